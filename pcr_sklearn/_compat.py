@@ -1,0 +1,16 @@
+"""Private scikit-learn imports kept in one place.
+
+``_fit_context`` and the parameter-constraint classes are private in
+scikit-learn; if a release moves them, only this module changes.
+"""
+
+from sklearn.base import _fit_context
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Interval,
+    StrOptions,
+    validate_params,
+)
+from sklearn.utils.validation import validate_data
+
+__all__ = ["HasMethods", "Interval", "StrOptions", "_fit_context", "validate_data", "validate_params"]

@@ -1,0 +1,542 @@
+"""Reading users' own preference pairs and turning vote counts into soft labels.
+
+Errors raised here are meant to be shown to a command-line user as they are:
+one line, naming the file and the 1-based line (or record) at fault.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+from sklearn.utils import Bunch
+
+__all__ = ["load_preference_pairs", "soft_labels_from_votes"]
+
+_TIES = ("half", "drop")
+_JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
+_CSV_SUFFIXES = {".csv": ",", ".tsv": "\t"}
+_FEATURE_NAMES = ["prompt", "response_a", "response_b"]
+
+
+class _MissingFileError(ValueError, FileNotFoundError):
+    """A missing data file: a ValueError like every other bad-file error, and
+    still a FileNotFoundError for callers that catch the usual OS error."""
+
+
+def _check_ties(ties):
+    if not isinstance(ties, str) or ties not in _TIES:
+        raise ValueError(f"ties must be 'half' or 'drop', got {ties!r}")
+
+
+def _import_pandas(caller):
+    try:
+        import pandas as pd
+    except ImportError as exc:  # pragma: no cover - pandas present in the tests
+        raise ImportError(
+            f"{caller}(as_frame=True) needs pandas; install it with "
+            "`pip install pandas`, or pass as_frame=False to get numpy arrays."
+        ) from exc
+    return pd
+
+
+def _short(value, limit=40):
+    """repr() cut to one short line, so a bad 10 kB text cell cannot flood the
+    one-line error message."""
+    text = repr(value).replace("\n", " ")
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def soft_labels_from_votes(votes_a, votes_b, votes_tie=None, *, ties="half"):
+    """Soft preference labels P(A preferred over B) from vote counts.
+
+    Parameters
+    ----------
+    votes_a, votes_b : array-like of shape (n_pairs,)
+        Number of votes for response A and for response B. Counts may be
+        non-integer (e.g. weighted votes) but must be finite and >= 0.
+    votes_tie : array-like of shape (n_pairs,), default=None
+        Number of "equally good" votes; None means no tie votes.
+    ties : {"half", "drop"}, default="half"
+        ``"half"``: a tie counts half a vote for each side,
+        ``(a + 0.5 * tie) / (a + b + tie)``.
+        ``"drop"``: ties are discarded, ``a / (a + b)``; a pair whose votes are
+        all ties then carries no preference and gets exactly 0.5 (give it
+        zero weight, e.g. ``sample_weight = a + b``, to leave it out).
+
+    Returns
+    -------
+    labels : ndarray of shape (n_pairs,), dtype float64
+        Values in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        If ``ties`` is unknown, the arrays differ in length or are not 1-D,
+        a count is negative or not finite (the message names the argument and
+        0-based index), or a pair has no votes at all.
+
+    Examples
+    --------
+    >>> from pcr_sklearn.datasets import soft_labels_from_votes
+    >>> soft_labels_from_votes([3, 0, 1], [1, 0, 1], [1, 2, 0])
+    array([0.7, 0.5, 0.5])
+    >>> soft_labels_from_votes([3, 0, 1], [1, 0, 1], [1, 2, 0], ties="drop")
+    array([0.75, 0.5 , 0.5 ])
+    """
+    _check_ties(ties)
+    named = {"votes_a": votes_a, "votes_b": votes_b}
+    if votes_tie is not None:
+        named["votes_tie"] = votes_tie
+    arrays = {}
+    for name, values in named.items():
+        try:
+            arr = np.asarray(values, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{name} must be an array of numeric counts") from exc
+        if arr.ndim != 1:
+            raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+        bad = np.flatnonzero(~np.isfinite(arr))
+        if bad.size:
+            i = bad[0]
+            raise ValueError(f"{name}[{i}] is {arr[i]}; counts must be finite")
+        bad = np.flatnonzero(arr < 0)
+        if bad.size:
+            i = bad[0]
+            raise ValueError(f"{name}[{i}] = {arr[i]:g} is negative")
+        arrays[name] = arr
+    lengths = {name: arr.shape[0] for name, arr in arrays.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError(f"vote arrays differ in length: {lengths}")
+    a, b = arrays["votes_a"], arrays["votes_b"]
+    tie = arrays.get("votes_tie", np.zeros_like(a))
+    total = a + b + tie
+    empty = np.flatnonzero(total == 0)
+    if empty.size:
+        raise ValueError(
+            f"pair at index {empty[0]} has no votes "
+            "(votes_a + votes_b + votes_tie == 0); a soft label needs at least one"
+        )
+    if ties == "half":
+        return (a + 0.5 * tie) / total
+    decisive = a + b
+    labels = np.full(a.shape, 0.5)
+    np.divide(a, decisive, out=labels, where=decisive > 0)
+    return labels
+
+
+# --------------------------------------------------------------------------
+# File reading
+
+
+def _open_text(path):
+    """Text handle for path, transparently gunzipping *.gz."""
+    if path.name.lower().endswith(".gz"):
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig")
+    return open(path, encoding="utf-8-sig", newline="")
+
+
+def _format_of(path):
+    name = path.name.lower()
+    if name.endswith(".gz"):
+        name = name[:-3]
+    suffix = os.path.splitext(name)[1]
+    if suffix in _JSONL_SUFFIXES:
+        return "json", None
+    if suffix in _CSV_SUFFIXES:
+        return "csv", _CSV_SUFFIXES[suffix]
+    supported = ", ".join([*_JSONL_SUFFIXES, *_CSV_SUFFIXES])
+    raise ValueError(
+        f"{path}: cannot tell the format from the suffix {suffix or '(none)'!r}; "
+        f"use one of {supported} (optionally + .gz)"
+    )
+
+
+def _iter_json(path, fh):
+    """Yield (where, record) from a JSON Lines file, or from a JSON array when
+    the first non-blank line starts with '[' (a .json export of a table)."""
+    line_no = 0
+    seen_content = False
+    while line := fh.readline():
+        line_no += 1
+        if not line.strip():
+            continue
+        if not seen_content and line.lstrip().startswith("["):
+            # Leading newlines keep JSONDecodeError.lineno equal to the file's.
+            text = "\n" * (line_no - 1) + line + fh.read()
+            try:
+                records = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ValueError(
+                    f"{path}: line {exc.lineno}: invalid JSON ({exc.msg} at "
+                    f"column {exc.colno})"
+                ) from None
+            if not isinstance(records, list):  # pragma: no cover - '[' => list
+                raise ValueError(f"{path}: expected a JSON array of objects")
+            for i, record in enumerate(records, start=1):
+                yield f"record {i}", record
+            return
+        seen_content = True
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"{path}: line {line_no}: invalid JSON ({exc.msg} at column "
+                f"{exc.colno})"
+            ) from None
+        yield f"line {line_no}", record
+
+
+def _iter_csv(path, fh, delimiter):
+    reader = csv.reader(fh, delimiter=delimiter)
+    try:
+        header = next(reader)
+    except StopIteration:
+        return
+    header = [h.strip() for h in header]
+    yield "header", header
+    start = reader.line_num + 1
+    for row in reader:
+        where = f"line {start}"
+        start = reader.line_num + 1
+        if not any(cell.strip() for cell in row):
+            continue  # blank line, as in JSONL
+        if len(row) != len(header):
+            raise ValueError(
+                f"{path}: {where}: has {len(row)} fields but the header has "
+                f"{len(header)}"
+            )
+        yield where, dict(zip(header, row, strict=True))
+
+
+def _records(path):
+    """Yield (where, record_dict) with every record checked to be an object;
+    a CSV yields ("header", names) first."""
+    kind, delimiter = _format_of(path)
+    try:
+        with _open_text(path) as fh:
+            if kind == "json":
+                yield from _iter_json(path, fh)
+            else:
+                yield from _iter_csv(path, fh, delimiter)
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path}: not UTF-8 text ({exc.reason})") from None
+    except (gzip.BadGzipFile, EOFError) as exc:
+        raise ValueError(f"{path}: not a readable gzip file ({exc})") from None
+    except csv.Error as exc:
+        raise ValueError(f"{path}: malformed CSV ({exc})") from None
+
+
+def _text(path, where, col, value):
+    if value is None:
+        raise ValueError(f"{path}: {where}: column {col!r} is missing a value (null)")
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if isinstance(value, float) and math.isnan(value):
+            raise ValueError(f"{path}: {where}: column {col!r} is NaN")
+        return str(value)
+    raise ValueError(
+        f"{path}: {where}: column {col!r} must be text, got "
+        f"{type(value).__name__} {_short(value)}"
+    )
+
+
+def _number(path, where, col, value):
+    if value is None or (isinstance(value, str) and not value.strip()):
+        raise ValueError(f"{path}: {where}: column {col!r} is empty")
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(
+                f"{path}: {where}: column {col!r} is not a number: {_short(value)}"
+            ) from None
+    else:
+        raise ValueError(
+            f"{path}: {where}: column {col!r} must be a number, got "
+            f"{type(value).__name__} {_short(value)}"
+        )
+    if math.isnan(number):
+        raise ValueError(f"{path}: {where}: column {col!r} is NaN")
+    return number
+
+
+def _missing_columns_error(path, where, missing, present):
+    names = ", ".join(repr(c) for c in missing)
+    found = ", ".join(repr(c) for c in present) or "none"
+    plural = "s" if len(missing) > 1 else ""
+    return ValueError(
+        f"{path}: {where}: missing column{plural} {names}; columns found: {found}"
+    )
+
+
+def load_preference_pairs(
+    path,
+    *,
+    prompt_col="prompt",
+    response_a_col="response_a",
+    response_b_col="response_b",
+    label_col="label",
+    votes_cols=None,
+    weight_col=None,
+    group_col=None,
+    id_col=None,
+    ties="half",
+    as_frame=True,
+):
+    """Load preference pairs from a JSON Lines or CSV file.
+
+    The format follows the suffix: ``.jsonl``/``.ndjson``/``.json`` (JSON Lines,
+    or one JSON array of objects), ``.csv`` or ``.tsv``; each may end in
+    ``.gz``. Each row is one pair: a prompt, two responses and how often / how
+    likely A was preferred over B.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The data file.
+    prompt_col, response_a_col, response_b_col : str
+        Columns holding the prompt and the two responses. ``prompt_col=None``
+        means the file has no prompts (they become empty strings).
+    label_col : str or None, default="label"
+        Column with P(A preferred over B): a number in [0, 1] (hard labels are
+        0/1, soft labels anything between). None reads unlabelled pairs (e.g.
+        for prediction): ``target`` is then None. Not read when
+        ``votes_cols`` is given.
+    votes_cols : sequence of 2 or 3 str, default=None
+        Columns with vote counts ``(votes_a, votes_b[, votes_tie])``; the
+        target is then computed by :func:`soft_labels_from_votes` with
+        ``ties``, and ``n_votes`` holds the votes behind each label.
+    weight_col : str, default=None
+        Column of non-negative sample weights. Without it, ``sample_weight``
+        is ``n_votes`` when ``votes_cols`` is given and None otherwise.
+    group_col : str, default=None
+        Column whose values define ``groups`` (for GroupKFold). Without it,
+        pairs sharing a prompt share a group; with ``prompt_col=None`` every
+        pair is its own group.
+    id_col : str, default=None
+        Column of pair identifiers, returned as strings in ``pair_ids``.
+    ties : {"half", "drop"}, default="half"
+        Tie handling for ``votes_cols``; see :func:`soft_labels_from_votes`.
+    as_frame : bool, default=True
+        If True, ``data`` is a pandas DataFrame with columns prompt,
+        response_a, response_b and ``frame`` adds the target, weights and
+        groups; needs pandas. If False, ``data`` is an object ndarray of shape
+        (n_pairs, 3) and ``frame`` is None.
+
+    Returns
+    -------
+    bunch : sklearn.utils.Bunch
+        ``data``, ``target`` (float array or None), ``n_votes`` (None unless
+        ``votes_cols``), ``vote_counts`` ((n, 2 or 3) or None),
+        ``sample_weight`` (or None), ``groups`` (int array), ``group_names``
+        (group value of each group id), ``pair_ids`` (or None), ``lines``
+        (1-based line or record number of each pair in the file), ``frame``,
+        ``feature_names``, ``filename``, ``DESCR``.
+
+    Raises
+    ------
+    ValueError
+        On any problem with the file, as one line naming the file and the
+        line: missing file, unknown suffix, empty file, malformed JSON or CSV
+        row, missing column (the columns present are listed), empty or NaN
+        value, label outside [0, 1], negative weight or count, pair without
+        votes. A missing file raises a ValueError that is also a
+        FileNotFoundError.
+
+    Examples
+    --------
+    >>> import json, os, tempfile
+    >>> from pcr_sklearn.datasets import load_preference_pairs
+    >>> rows = [
+    ...     {"prompt": "Capital of France?", "response_a": "Paris",
+    ...      "response_b": "Lyon", "label": 0.9},
+    ...     {"prompt": "2 + 2?", "response_a": "5", "response_b": "4",
+    ...      "label": 0.0},
+    ... ]
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = os.path.join(tmp, "pairs.jsonl")
+    ...     with open(path, "w") as fh:
+    ...         _ = fh.write("\\n".join(json.dumps(r) for r in rows))
+    ...     pairs = load_preference_pairs(path, as_frame=False)
+    >>> pairs.data.shape, pairs.target.tolist(), pairs.groups.tolist()
+    ((2, 3), [0.9, 0.0], [0, 1])
+    """
+    _check_ties(ties)
+    if votes_cols is not None:
+        if isinstance(votes_cols, str) or len(votes_cols) not in (2, 3):
+            raise ValueError(
+                "votes_cols must be a sequence of 2 or 3 column names "
+                f"(votes_a, votes_b[, votes_tie]), got {votes_cols!r}"
+            )
+        votes_cols = list(votes_cols)
+        label_col = None  # the votes define the label
+    pd = _import_pandas("load_preference_pairs") if as_frame else None
+
+    path = Path(os.fspath(path))
+    if not path.exists():
+        raise _MissingFileError(f"{path}: no such file")
+    if path.is_dir():
+        raise ValueError(f"{path}: is a directory, expected a JSONL or CSV file")
+
+    text_cols = [c for c in (prompt_col, response_a_col, response_b_col) if c]
+    required = [
+        *text_cols,
+        *([label_col] if label_col else []),
+        *(votes_cols or []),
+        *(c for c in (weight_col, group_col, id_col) if c),
+    ]
+
+    prompts, resp_a, resp_b, labels, weights = [], [], [], [], []
+    votes, group_values, ids, lines = [], [], [], []
+    records = _records(path)
+    for where, record in records:
+        if where == "header":  # CSV: check the columns once, up front
+            missing = [c for c in required if c not in record]
+            if missing:
+                raise _missing_columns_error(path, "line 1", missing, record)
+            continue
+        if not isinstance(record, dict):
+            raise ValueError(
+                f"{path}: {where}: expected a JSON object with columns, got "
+                f"{type(record).__name__} {_short(record)}"
+            )
+        missing = [c for c in required if c not in record]
+        if missing:
+            raise _missing_columns_error(path, where, missing, list(record))
+
+        prompts.append(
+            _text(path, where, prompt_col, record[prompt_col]) if prompt_col else ""
+        )
+        resp_a.append(_text(path, where, response_a_col, record[response_a_col]))
+        resp_b.append(_text(path, where, response_b_col, record[response_b_col]))
+        if label_col:
+            label = _number(path, where, label_col, record[label_col])
+            if not 0.0 <= label <= 1.0:
+                raise ValueError(
+                    f"{path}: {where}: column {label_col!r} is {label:g}, outside "
+                    "[0, 1] (it must be the probability that A is preferred)"
+                )
+            labels.append(label)
+        if votes_cols:
+            counts = [_number(path, where, c, record[c]) for c in votes_cols]
+            for col, count in zip(votes_cols, counts, strict=True):
+                if not math.isfinite(count) or count < 0:
+                    raise ValueError(
+                        f"{path}: {where}: column {col!r} is {count:g}; vote "
+                        "counts must be finite and >= 0"
+                    )
+            if sum(counts) == 0:
+                raise ValueError(
+                    f"{path}: {where}: no votes (all of "
+                    f"{', '.join(map(repr, votes_cols))} are 0)"
+                )
+            votes.append(counts)
+        if weight_col:
+            weight = _number(path, where, weight_col, record[weight_col])
+            if not math.isfinite(weight) or weight < 0:
+                raise ValueError(
+                    f"{path}: {where}: column {weight_col!r} is {weight:g}; "
+                    "weights must be finite and >= 0"
+                )
+            weights.append(weight)
+        if group_col:
+            value = record[group_col]
+            if value is None or isinstance(value, list | dict):
+                raise ValueError(
+                    f"{path}: {where}: column {group_col!r} must be a text or "
+                    f"number group label, got {_short(value)}"
+                )
+            group_values.append(value)
+        if id_col:
+            ids.append(str(record[id_col]))
+        lines.append(int(where.split()[1]))
+
+    n = len(resp_a)
+    if n == 0:
+        raise ValueError(f"{path}: no data rows (the file is empty)")
+
+    data = np.empty((n, 3), dtype=object)
+    data[:, 0], data[:, 1], data[:, 2] = prompts, resp_a, resp_b
+
+    target = np.asarray(labels, dtype=np.float64) if label_col else None
+    n_votes = vote_counts = None
+    if votes_cols:
+        vote_counts = np.asarray(votes, dtype=np.float64)
+        if np.all(vote_counts == np.round(vote_counts)):
+            vote_counts = vote_counts.astype(np.int64)  # plain counts stay ints
+        tie = vote_counts[:, 2] if len(votes_cols) == 3 else None
+        target = soft_labels_from_votes(
+            vote_counts[:, 0], vote_counts[:, 1], tie, ties=ties
+        )
+        n_votes = vote_counts[:, :2].sum(axis=1)
+        if ties == "half" and tie is not None:
+            n_votes = n_votes + tie
+    if weight_col:
+        sample_weight = np.asarray(weights, dtype=np.float64)
+    elif n_votes is not None:
+        sample_weight = n_votes.astype(np.float64)
+    else:
+        sample_weight = None
+
+    # Group ids in order of first appearance, so they are stable for a file.
+    if group_col:
+        keys = group_values
+    elif prompt_col:
+        keys = prompts
+    else:
+        keys = list(range(n))
+    first_seen: dict = {}
+    groups = np.fromiter(
+        (first_seen.setdefault(k, len(first_seen)) for k in keys), np.int64, n
+    )
+    group_names = np.empty(len(first_seen), dtype=object)
+    group_names[:] = list(first_seen)
+
+    frame = None
+    if as_frame:
+        frame = pd.DataFrame(data, columns=_FEATURE_NAMES)
+        data = frame.copy()
+        if target is not None:
+            frame["target"] = target
+        if sample_weight is not None:
+            frame["sample_weight"] = sample_weight
+        frame["group"] = groups
+
+    if votes_cols:
+        how = f"vote counts {votes_cols} with ties={ties!r}"
+    elif label_col:
+        how = f"column {label_col!r}"
+    else:
+        how = "none (unlabelled)"
+    descr = (
+        f"Preference pairs read from {path}.\n"
+        f"{n} pairs, {len(first_seen)} groups; labels: {how}.\n"
+        "target = P(response_a preferred over response_b)."
+    )
+    return Bunch(
+        data=data,
+        target=target,
+        n_votes=n_votes,
+        vote_counts=vote_counts,
+        sample_weight=sample_weight,
+        groups=groups,
+        group_names=group_names,
+        pair_ids=np.asarray(ids, dtype=object) if id_col else None,
+        lines=np.asarray(lines, dtype=np.int64),
+        frame=frame,
+        feature_names=list(_FEATURE_NAMES),
+        filename=str(path),
+        DESCR=descr,
+    )

@@ -1,0 +1,163 @@
+"""Pairwise calibration error and the single-reward floor."""
+
+import numpy as np
+from sklearn.metrics import make_scorer
+
+from ..rewards._base import check_pair_weights
+
+
+def _check_probabilities(values, name, n=None):
+    """1-D float64 array in [0, 1]; errors name the argument and the row."""
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim == 2 and values.shape[1] == 2:
+        # predict_proba output: column 1 is P(A preferred).
+        values = values[:, 1]
+    if values.ndim != 1:
+        raise ValueError(
+            f"{name} must be 1-D (or predict_proba's (n, 2) output), got shape "
+            f"{values.shape}."
+        )
+    if n is not None and values.shape[0] != n:
+        raise ValueError(f"{name} has {values.shape[0]} entries, expected {n}.")
+    bad = ~np.isfinite(values) | (values < 0.0) | (values > 1.0)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{name} must lie in [0, 1]; row {row} has {values[row]!r}.")
+    return values
+
+
+def calibration_error(y_true, y_prob, *, sample_weight=None):
+    """Pairwise calibration error: weighted mean of ``(y_prob - y_true)**2``.
+
+    The headline metric of pairwise calibration (lower is better): a Brier
+    score of the predicted share of rewards preferring A against the share of
+    annotators who did.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_pairs,)
+        Soft labels in [0, 1]: the share of annotators preferring A.
+    y_prob : array-like of shape (n_pairs,) or (n_pairs, 2)
+        Predicted share preferring A; a ``predict_proba`` output is accepted
+        (its column 1 is used).
+    sample_weight : array-like of shape (n_pairs,), default=None
+        Non-negative weights, e.g. the number of annotators per pair.
+
+    Returns
+    -------
+    error : float
+
+    See Also
+    --------
+    single_reward_floor : The least error any single hard-vote reward can reach.
+
+    Examples
+    --------
+    >>> from pcr_sklearn.metrics import calibration_error
+    >>> round(calibration_error([0.8, 0.4], [1.0, 0.5]), 6)
+    0.025
+    """
+    y_true = _check_probabilities(y_true, "y_true")
+    y_prob = _check_probabilities(y_prob, "y_prob", n=y_true.shape[0])
+    if y_true.shape[0] == 0:
+        raise ValueError("y_true is empty; need at least one pair.")
+    weights = check_pair_weights(
+        sample_weight, y_true.shape[0], "sample_weight", allow_all_zero=False
+    )
+    return float(np.average((y_prob - y_true) ** 2, weights=weights))
+
+
+def single_reward_floor(y_true, *, sample_weight=None):
+    """Least calibration error of any single reward with hard votes.
+
+    A single deterministic reward votes 0 or 1 on each pair, so its error on a
+    pair is at least ``min(p, 1 - p)**2``; the floor is the weighted mean of
+    that (reached by always siding with the majority). Ensembles can go below
+    it; a single reward cannot.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_pairs,)
+        Soft labels in [0, 1].
+    sample_weight : array-like of shape (n_pairs,), default=None
+        Non-negative weights.
+
+    Returns
+    -------
+    floor : float
+
+    See Also
+    --------
+    calibration_error : The error this floor bounds.
+
+    Examples
+    --------
+    >>> from pcr_sklearn.metrics import single_reward_floor
+    >>> round(single_reward_floor([0.8, 0.4, 1.0]), 6)
+    0.066667
+    """
+    y_true = _check_probabilities(y_true, "y_true")
+    if y_true.shape[0] == 0:
+        raise ValueError("y_true is empty; need at least one pair.")
+    weights = check_pair_weights(
+        sample_weight, y_true.shape[0], "sample_weight", allow_all_zero=False
+    )
+    return float(np.average(np.minimum(y_true, 1.0 - y_true) ** 2, weights=weights))
+
+
+def regret(y_true, y_prob, *, sample_weight=None, policy="sample"):
+    """Share of annotators left unserved, above the best single choice per pair.
+
+    A policy steered by the ensemble chooses A on a pair either with the
+    ensemble's probability (``policy="sample"``: a member is drawn with its
+    weight and its aligned policy decides) or whenever the weighted majority
+    prefers A (``policy="majority"``). A share ``p`` of annotators prefers A,
+    so the chosen response serves ``p`` or ``1 - p`` of them; the regret on a
+    pair is the best achievable share, ``max(p, 1 - p)``, minus the served
+    share in expectation. This is our definition (the paper's Appendix E
+    discusses regret; its exact formula was not available to us).
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_pairs,)
+        Soft labels in [0, 1].
+    y_prob : array-like of shape (n_pairs,) or (n_pairs, 2)
+        Predicted share of rewards preferring A.
+    sample_weight : array-like of shape (n_pairs,), default=None
+    policy : {"sample", "majority"}, default="sample"
+
+    Returns
+    -------
+    regret : float
+        In [0, 1/2]; 0 means every choice serves the larger side.
+
+    Examples
+    --------
+    >>> from pcr_sklearn.metrics import regret
+    >>> round(regret([0.8, 0.3], [0.8, 0.3]), 6)
+    0.12
+    >>> round(regret([0.8, 0.3], [0.8, 0.3], policy="majority"), 6)
+    0.0
+    """
+    if policy not in ("sample", "majority"):
+        raise ValueError(f"policy must be 'sample' or 'majority', got {policy!r}.")
+    y_true = _check_probabilities(y_true, "y_true")
+    y_prob = _check_probabilities(y_prob, "y_prob", n=y_true.shape[0])
+    if y_true.shape[0] == 0:
+        raise ValueError("y_true is empty; need at least one pair.")
+    weights = check_pair_weights(
+        sample_weight, y_true.shape[0], "sample_weight", allow_all_zero=False
+    )
+    if policy == "majority":
+        # Ties are broken by a fair coin.
+        y_prob = np.where(y_prob > 0.5, 1.0, np.where(y_prob < 0.5, 0.0, 0.5))
+    served = y_prob * y_true + (1.0 - y_prob) * (1.0 - y_true)
+    best = np.maximum(y_true, 1.0 - y_true)
+    return float(np.average(best - served, weights=weights))
+
+
+#: Scorer for model selection (``GridSearchCV(..., scoring=calibration_scorer)``);
+#: it returns the negative calibration error, so higher is better.
+calibration_scorer = make_scorer(
+    calibration_error, greater_is_better=False, response_method="predict_proba"
+)

@@ -1,0 +1,210 @@
+"""One-call comparison of a fitted ensemble with the generating mixture."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.utils import Bunch
+
+from ..datasets._synthetic import vote_probabilities
+from ..metrics import calibration_error, single_reward_floor
+from ._matching import hard_votes, match_members, matched_weight_error
+from ._theory import _check_probs, _normalised_group_weights, _split_pairs, noise_term
+
+
+def truth_on_pairs(truth, X):
+    """Evaluate the generating mixture on arbitrary pairs.
+
+    Everything that depends only on the pair (not on which annotators judged
+    it) can be recomputed from the group rewards, so held-out or newly built
+    pairs need no bookkeeping of row indices.
+
+    Parameters
+    ----------
+    truth : Bunch
+        Ground truth from ``make_preference_mixture(..., return_truth=True)``.
+    X : array-like of shape (n_pairs, 2 * d) or (n_pairs, 2, d)
+        Pairs of item features.
+
+    Returns
+    -------
+    result : Bunch
+        group_votes : ndarray of shape (n_pairs, n_groups)
+            Hard votes of each group reward.
+        group_prefs : ndarray of shape (n_pairs, n_groups)
+            Probability that an annotator of each group prefers A (ties 1/2).
+        p_star : ndarray of shape (n_pairs,)
+            Probability that a random annotator prefers A.
+        vote_variance : ndarray of shape (n_pairs,)
+            Variance of one random annotator's vote.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pcr_sklearn.datasets import make_preference_mixture
+    >>> from pcr_sklearn.recovery import truth_on_pairs
+    >>> X, y, truth = make_preference_mixture(
+    ...     n_prompts=5, temperature=0.5, return_truth=True, random_state=0)
+    >>> bool(np.allclose(truth_on_pairs(truth, X).p_star, truth.p_star))
+    True
+    """
+    items_a, items_b = _split_pairs(X)
+    w = _normalised_group_weights(truth.group_weights, len(truth.rewards))
+    reward_a = np.column_stack([r(items_a) for r in truth.rewards])
+    reward_b = np.column_stack([r(items_b) for r in truth.rewards])
+    p_a, p_tie = vote_probabilities(
+        reward_a - reward_b,
+        temperature=truth.temperature,
+        tie_margin=truth.tie_margin,
+    )
+    group_prefs = p_a + 0.5 * p_tie
+    p_star = group_prefs @ w
+    variance = np.clip((p_a + 0.25 * p_tie) @ w - p_star**2, 0.0, None)
+    return Bunch(
+        group_votes=hard_votes(reward_a, reward_b),
+        group_prefs=group_prefs,
+        p_star=p_star,
+        vote_variance=variance,
+    )
+
+
+def _member_rewards(estimator, items):
+    if hasattr(estimator, "rewards"):
+        return np.asarray(estimator.rewards(items), dtype=np.float64)
+    return np.column_stack([m.reward(items) for m in estimator.estimators_])
+
+
+def recovery_report(estimator, X, y, truth, *, n_annotators=None, sample_weight=None):
+    """Compare a fitted ensemble with the mixture that generated the data.
+
+    Parameters
+    ----------
+    estimator : fitted ensemble
+        A fitted :class:`~pcr_sklearn.PairwiseCalibratedEnsemble` or an
+        :class:`AnnotatorEnsemble`: anything with ``predict_proba``,
+        ``estimator_weights_`` and either ``rewards(items)`` or
+        ``estimators_`` whose members have ``reward(items)``.
+    X : array-like of shape (n_pairs, 2 * d) or (n_pairs, 2, d)
+        Pairs to evaluate on (typically held-out pairs or prompts).
+    y : array-like of shape (n_pairs,)
+        Their soft labels.
+    truth : Bunch
+        Ground truth from ``make_preference_mixture(..., return_truth=True)``.
+    n_annotators : array-like of shape (n_pairs,), default=None
+        Annotators per pair of ``X`` (e.g. ``truth.n_annotators[test]``), for
+        the noise term. ``None``: taken from ``truth`` when ``X`` is the full
+        generated data in its original order, else the noise term is NaN.
+    sample_weight : array-like of shape (n_pairs,), default=None
+        Pair weights for every average in the report.
+
+    Returns
+    -------
+    report : Bunch
+        calibration_error : float
+            Error of the ensemble's ``predict_proba`` against ``y``.
+        oracle_error : float
+            Error of the oracle ensemble (true rewards as hard-vote members,
+            true weights) against ``y``.
+        ratio_to_oracle : float
+            ``calibration_error / oracle_error`` (inf if the oracle is exact).
+        floor : float
+            Single-reward floor of ``y``.
+        noise_term : float
+            ``C = mean(Var(vote) / n)`` (``p* (1 - p*) / n`` without ties).
+        error_vs_p_star, oracle_error_vs_p_star : float
+            The same two errors against the exact ``p*`` instead of ``y``.
+        member_weights : ndarray of shape (n_members,)
+        group_weights : ndarray of shape (n_groups,)
+        member_group : ndarray of int of shape (n_members,)
+            Matched group of each member (``-1``: unmatched).
+        member_agreement : ndarray of shape (n_members,)
+            Share of pairs on which each member agrees with its matched group
+            (NaN if unmatched).
+        agreement_matrix : ndarray of shape (n_members, n_groups)
+            Agreement of every member with every group.
+        matched_weight_error : float
+            L1 weight error after matching (:func:`matched_weight_error`).
+
+    Examples
+    --------
+    >>> from pcr_sklearn.datasets import make_preference_mixture
+    >>> from pcr_sklearn.recovery import recovery_report, sample_annotator_ensemble
+    >>> X, y, truth = make_preference_mixture(
+    ...     n_prompts=30, n_groups=2, group_weights=[0.5, 0.5],
+    ...     return_truth=True, random_state=0)
+    >>> ens = sample_annotator_ensemble(truth, 2, random_state=1)
+    >>> report = recovery_report(ens, X, y, truth)
+    >>> sorted(report.member_group.tolist())
+    [0, 1]
+    >>> report.matched_weight_error
+    0.0
+    """
+    items_a, items_b = _split_pairs(X)
+    n = items_a.shape[0]
+    y = _check_probs(y, "y", n)
+    if n == 0:
+        raise ValueError("X is empty; need at least one pair.")
+    ref = truth_on_pairs(truth, X)
+    group_w = _normalised_group_weights(truth.group_weights, len(truth.rewards))
+    member_w = np.asarray(estimator.estimator_weights_, dtype=np.float64)
+
+    votes = hard_votes(
+        _member_rewards(estimator, items_a), _member_rewards(estimator, items_b)
+    )
+    match = match_members(votes, ref.group_votes, sample_weight=sample_weight)
+    member_agreement = np.full(member_w.shape[0], np.nan)
+    member_agreement[match.member_index] = match.agreement
+
+    proba = np.asarray(estimator.predict_proba(X), dtype=np.float64)[:, 1]
+    oracle = ref.group_votes @ group_w
+    error = calibration_error(y, proba, sample_weight=sample_weight)
+    oracle_error = calibration_error(y, oracle, sample_weight=sample_weight)
+
+    if n_annotators is None and _is_generated_data(X, truth):
+        n_annotators = truth.n_annotators
+    if n_annotators is None:
+        noise = float("nan")
+    else:
+        noise = noise_term(
+            ref.p_star,
+            n_annotators,
+            vote_variance=ref.vote_variance,
+            sample_weight=sample_weight,
+        )
+
+    return Bunch(
+        calibration_error=error,
+        oracle_error=oracle_error,
+        ratio_to_oracle=error / oracle_error if oracle_error > 0 else float("inf"),
+        floor=single_reward_floor(y, sample_weight=sample_weight),
+        noise_term=noise,
+        error_vs_p_star=calibration_error(
+            ref.p_star, proba, sample_weight=sample_weight
+        ),
+        oracle_error_vs_p_star=calibration_error(
+            ref.p_star, oracle, sample_weight=sample_weight
+        ),
+        member_weights=member_w,
+        group_weights=group_w,
+        member_group=match.member_group,
+        member_agreement=member_agreement,
+        agreement_matrix=match.agreement_matrix,
+        matched_weight_error=matched_weight_error(
+            member_w, group_w, match.member_index, match.group_index
+        ),
+    )
+
+
+def _is_generated_data(X, truth):
+    """Whether ``X`` is exactly the generated pairs, row for row."""
+    pair_items = truth.pair_items
+    X = np.asarray(X, dtype=np.float64)
+    if X.shape[0] != pair_items.shape[0]:
+        return False
+    items = truth.item_features
+    flat = X.reshape(X.shape[0], -1)
+    if flat.shape[1] != 2 * items.shape[1]:
+        return False
+    return bool(
+        np.array_equal(flat[:, : items.shape[1]], items[pair_items[:, 0]])
+        and np.array_equal(flat[:, items.shape[1] :], items[pair_items[:, 1]])
+    )

@@ -1,0 +1,303 @@
+"""Reference quantities from the theory: oracle, noise term, Theorem 2.
+
+Notation (DESIGN.md section 1): ``p*`` is the probability that a random
+annotator prefers A, ``n`` the number of annotators of a pair, ``y`` the soft
+label. Lemma 1 of the paper: ``E[CE(y)] = CE(p*) + C`` with
+``C = mean(Var(vote) / n)``, which is ``mean(p* (1 - p*) / n)`` without ties.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from sklearn.utils import check_random_state
+
+from ..metrics import calibration_error
+from ..rewards._base import check_pair_weights
+from ._matching import _check_votes, _check_weights, hard_votes
+
+
+def _split_pairs(X, name="X"):
+    """Items A and B of flat ``(n, 2 d)`` or stacked ``(n, 2, d)`` pairs."""
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim == 3 and X.shape[1] == 2:
+        return X[:, 0], X[:, 1]
+    if X.ndim == 2 and X.shape[1] % 2 == 0:
+        d = X.shape[1] // 2
+        return X[:, :d], X[:, d:]
+    raise ValueError(
+        f"{name} must be flat pairs (n_pairs, 2 * d) with an even width or stacked "
+        f"pairs (n_pairs, 2, d), got shape {X.shape}."
+    )
+
+
+def _check_probs(values, name, n=None):
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    if n is not None and values.shape[0] != n:
+        raise ValueError(f"{name} has {values.shape[0]} entries, expected {n}.")
+    bad = ~np.isfinite(values) | (values < 0) | (values > 1)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{name} must lie in [0, 1]; row {row} has {values[row]!r}.")
+    return values
+
+
+def _check_n_members(n_members):
+    if (
+        isinstance(n_members, bool)
+        or not isinstance(n_members, numbers.Integral)
+        or n_members < 1
+    ):
+        raise ValueError(f"n_members must be a positive integer, got {n_members!r}.")
+    return int(n_members)
+
+
+def _normalised_group_weights(group_weights, n_groups):
+    w = _check_weights(group_weights, "group_weights", n_groups)
+    if w.sum() <= 0:
+        raise ValueError("group_weights must not be all zero.")
+    return w / w.sum()
+
+
+def noise_term(p_star, n_annotators, *, vote_variance=None, sample_weight=None):
+    """Irreducible calibration error from finite annotator counts.
+
+    ``C = mean(Var(vote) / n)``: the expected error of a *perfect* predictor
+    ``p*`` against soft labels averaged over ``n`` annotators (paper Lemma 1).
+    Without ties ``Var(vote) = p* (1 - p*)``.
+
+    Parameters
+    ----------
+    p_star : array-like of shape (n_pairs,)
+        Probability that a random annotator prefers A.
+    n_annotators : array-like of shape (n_pairs,)
+        Annotators per pair (positive).
+    vote_variance : array-like of shape (n_pairs,), default=None
+        Variance of one annotator's vote when ties (votes of 1/2) are possible;
+        ``None`` uses ``p_star * (1 - p_star)``.
+    sample_weight : array-like of shape (n_pairs,), default=None
+        Pair weights.
+
+    Returns
+    -------
+    C : float
+
+    Examples
+    --------
+    >>> from pcr_sklearn.recovery import noise_term
+    >>> noise_term([0.5, 1.0], [5, 5])
+    0.025
+    """
+    p_star = _check_probs(p_star, "p_star")
+    n = p_star.shape[0]
+    if n == 0:
+        raise ValueError("p_star is empty; need at least one pair.")
+    counts = np.asarray(n_annotators, dtype=np.float64).reshape(-1)
+    if counts.shape[0] != n:
+        raise ValueError(f"n_annotators has {counts.shape[0]} entries, expected {n}.")
+    bad = ~np.isfinite(counts) | (counts <= 0)
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"n_annotators must be positive; row {row} has {counts[row]!r}."
+        )
+    if vote_variance is None:
+        variance = p_star * (1.0 - p_star)
+    else:
+        variance = np.asarray(vote_variance, dtype=np.float64).reshape(-1)
+        if variance.shape[0] != n:
+            raise ValueError(
+                f"vote_variance has {variance.shape[0]} entries, expected {n}."
+            )
+        if not np.all(np.isfinite(variance)) or np.any(variance < 0):
+            raise ValueError("vote_variance must be finite and non-negative.")
+    weights = check_pair_weights(
+        sample_weight, n, "sample_weight", allow_all_zero=False
+    )
+    return float(np.average(variance / counts, weights=weights))
+
+
+def oracle_calibration_error(y_true, group_votes, group_weights, *, sample_weight=None):
+    """Calibration error of the oracle ensemble (true rewards, true weights).
+
+    The oracle predicts ``group_votes @ group_weights``: the true group rewards
+    as hard-vote members with the true mixture weights.
+
+    Parameters
+    ----------
+    y_true : array-like of shape (n_pairs,)
+        Soft labels (or ``p*`` for the error against the truth).
+    group_votes : array-like of shape (n_pairs, n_groups)
+        Hard votes of the true group rewards.
+    group_weights : array-like of shape (n_groups,)
+        True mixture weights (normalised to sum to 1).
+    sample_weight : array-like of shape (n_pairs,), default=None
+        Pair weights.
+
+    Returns
+    -------
+    error : float
+
+    Examples
+    --------
+    >>> from pcr_sklearn.recovery import oracle_calibration_error
+    >>> err = oracle_calibration_error([0.7, 0.2], [[1, 0], [0, 0]], [0.75, 0.25])
+    >>> round(err, 6)
+    0.02125
+    """
+    y_true = _check_probs(y_true, "y_true")
+    votes = _check_votes(group_votes, "group_votes", y_true.shape[0])
+    w = _normalised_group_weights(group_weights, votes.shape[1])
+    return calibration_error(y_true, votes @ w, sample_weight=sample_weight)
+
+
+class AnnotatorEnsemble:
+    """Ensemble of sampled annotators' rewards with equal weights (Theorem 2).
+
+    Built by :func:`sample_annotator_ensemble`. It exposes the parts of the
+    fitted-ensemble API that recovery tools use, so it can be passed to
+    :func:`recovery_report` like a fitted
+    :class:`~pcr_sklearn.PairwiseCalibratedEnsemble`.
+
+    Parameters
+    ----------
+    rewards : list of callable
+        Member rewards, each mapping items ``(n_items, d)`` to ``(n_items,)``.
+    groups : array-like of int of shape (n_members,)
+        The group each member was sampled from.
+
+    Attributes
+    ----------
+    estimators_ : list of callable
+        The member rewards (each also has a ``reward`` method).
+    estimator_weights_ : ndarray of shape (n_members,)
+        ``1 / n_members`` each.
+    n_estimators_ : int
+        Number of members.
+    groups_ : ndarray of int of shape (n_members,)
+        Sampled group of each member; members from the same group repeat.
+    """
+
+    def __init__(self, rewards, groups):
+        self.estimators_ = list(rewards)
+        self.groups_ = np.asarray(groups, dtype=np.int64)
+        self.n_estimators_ = len(self.estimators_)
+        self.estimator_weights_ = np.full(self.n_estimators_, 1.0 / self.n_estimators_)
+
+    def rewards(self, items):
+        """Per-member rewards of items, shape ``(n_items, n_members)``."""
+        items = np.asarray(items, dtype=np.float64)
+        return np.column_stack([r(items) for r in self.estimators_])
+
+    def predict_proba(self, X):
+        """Share of members preferring A (hard votes), shape ``(n_pairs, 2)``."""
+        items_a, items_b = _split_pairs(X)
+        p = hard_votes(self.rewards(items_a), self.rewards(items_b))
+        p = p @ self.estimator_weights_
+        return np.column_stack([1.0 - p, p])
+
+    def score(self, X, y, sample_weight=None):
+        """Negative calibration error against soft labels ``y``."""
+        proba = self.predict_proba(X)[:, 1]
+        return -calibration_error(y, proba, sample_weight=sample_weight)
+
+    def __repr__(self):
+        return f"AnnotatorEnsemble(n_members={self.n_estimators_})"
+
+
+def sample_annotator_ensemble(truth, n_members, *, random_state=None):
+    """Theorem 2 construction: rewards of ``k`` random annotators, weights ``1/k``.
+
+    Draws ``n_members`` annotators independently from the population (group
+    ``g`` with probability ``truth.group_weights[g]``) and uses each one's group
+    reward as a member with weight ``1 / n_members``. With deterministic
+    annotators its expected calibration error against ``p*`` is
+    ``mean(p* (1 - p*)) / k <= 1 / (4 k)`` (paper Theorem 2); see
+    :func:`expected_annotator_ensemble_error` for the exact value.
+
+    Parameters
+    ----------
+    truth : Bunch
+        Ground truth from ``make_preference_mixture(..., return_truth=True)``
+        (uses ``rewards`` and ``group_weights``).
+    n_members : int
+        Number of sampled annotators ``k``.
+    random_state : int, RandomState instance or None, default=None
+        Controls the sampling.
+
+    Returns
+    -------
+    ensemble : AnnotatorEnsemble
+
+    Examples
+    --------
+    >>> from pcr_sklearn.datasets import make_preference_mixture
+    >>> from pcr_sklearn.recovery import sample_annotator_ensemble
+    >>> X, y, truth = make_preference_mixture(
+    ...     n_prompts=10, return_truth=True, random_state=0)
+    >>> ens = sample_annotator_ensemble(truth, 4, random_state=0)
+    >>> ens.estimator_weights_
+    array([0.25, 0.25, 0.25, 0.25])
+    >>> ens.predict_proba(X).shape
+    (100, 2)
+    """
+    n_members = _check_n_members(n_members)
+    rewards = list(truth.rewards)
+    w = _normalised_group_weights(truth.group_weights, len(rewards))
+    rng = check_random_state(random_state)
+    groups = rng.choice(len(rewards), size=n_members, p=w)
+    return AnnotatorEnsemble([rewards[g] for g in groups], groups)
+
+
+def expected_annotator_ensemble_error(
+    group_votes, group_weights, n_members, *, y_true=None, sample_weight=None
+):
+    """Exact expected error of :func:`sample_annotator_ensemble`.
+
+    A member's vote on pair ``i`` is ``V = group_votes[i, g]`` with ``g`` drawn
+    from ``group_weights``; the ensemble predicts the mean of ``k`` independent
+    draws. So, with ``m = E[V]``, ``s = E[V^2]`` and target ``t``,
+    ``E[(p_hat - t)^2] = (m - t)^2 + (s - m^2) / k`` per pair, averaged over
+    pairs with ``sample_weight``. With deterministic annotators and
+    ``t = p* = m`` this is ``mean(p* (1 - p*)) / k <= 1 / (4 k)``
+    (paper Theorem 2); with Bradley-Terry noise the bias ``(m - p*)^2`` stays.
+
+    Parameters
+    ----------
+    group_votes : array-like of shape (n_pairs, n_groups)
+        Hard votes of the group rewards.
+    group_weights : array-like of shape (n_groups,)
+        Population weights (normalised to sum to 1).
+    n_members : int
+        Number of sampled annotators ``k``.
+    y_true : array-like of shape (n_pairs,), default=None
+        Target (``p*`` or soft labels). ``None`` uses the population's mean
+        hard vote ``m``, which equals ``p*`` for deterministic annotators.
+    sample_weight : array-like of shape (n_pairs,), default=None
+        Pair weights.
+
+    Returns
+    -------
+    error : float
+
+    Examples
+    --------
+    >>> from pcr_sklearn.recovery import expected_annotator_ensemble_error
+    >>> expected_annotator_ensemble_error([[1, 0], [1, 1]], [0.5, 0.5], 2)
+    0.0625
+    """
+    votes = _check_votes(group_votes, "group_votes")
+    n = votes.shape[0]
+    if n == 0:
+        raise ValueError("group_votes is empty; need at least one pair.")
+    w = _normalised_group_weights(group_weights, votes.shape[1])
+    k = _check_n_members(n_members)
+    mean = votes @ w
+    second = votes**2 @ w
+    target = mean if y_true is None else _check_probs(y_true, "y_true", n)
+    per_pair = (mean - target) ** 2 + np.clip(second - mean**2, 0.0, None) / k
+    weights = check_pair_weights(
+        sample_weight, n, "sample_weight", allow_all_zero=False
+    )
+    return float(np.average(per_pair, weights=weights))

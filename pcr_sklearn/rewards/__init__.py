@@ -1,0 +1,5 @@
+"""Reward learners: the members of a pairwise calibrated ensemble."""
+
+from ._base import BaseReward
+from ._linear import LinearReward
+from ._mlp import MLPReward
