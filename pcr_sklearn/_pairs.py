@@ -47,6 +47,11 @@ def validate_pairs(estimator, X, y=None, *, reset, pair_input="numeric"):
     with_y = not (isinstance(y, str) and y == "no_validation")
     if with_y and y is not None:
         y = _check_label_array(y)
+        if hasattr(X, "__len__") and len(X) != y.shape[0]:
+            raise ValueError(
+                f"pairs has {len(X)} rows but y has {y.shape[0]} labels; they must "
+                "match."
+            )
     if pair_input == "text":
         X = _select_text_columns(X)
         out = validate_data(

@@ -105,11 +105,13 @@ class StagewiseFitter:
 
     def add_stage(self):
         """Fit one new member, re-optimise weights, backfit; return the error."""
-        partial = self.votes @ self.weights
-        # A first member will carry all the weight; later ones start from zero
-        # weight, where the linearised objective is exact.
-        new_weight = 0.0 if self.members else 1.0
-        member, votes = self._fit_member(partial, new_weight)
+        m = len(self.members)
+        # The newcomer's weight is unknown until the simplex step: "weighted"
+        # linearises at zero weight, "shared" presumes an equal share 1/(m+1)
+        # (the others shrink to make room); a first member takes it all.
+        share = 1.0 if not m else (1.0 / (m + 1) if self.objective == "shared" else 0.0)
+        partial = (1.0 - share) * (self.votes @ self.weights)
+        member, votes = self._fit_member(partial, share)
         self.members.append(member)
         self.votes = np.column_stack([self.votes, votes])
         self.weights = simplex_least_squares(
@@ -117,8 +119,13 @@ class StagewiseFitter:
         )
         error = self.error
         for _ in range(self.n_backfit):
+            changed = False
             for j in range(len(self.members)):
-                error = self._backfit(j, error)
+                error, accepted = self._backfit(j, error)
+                changed |= accepted
+            if not changed:
+                # A pass that kept every member leaves the next pass identical.
+                break
         return error
 
     def staged_weights(self):
@@ -131,7 +138,10 @@ class StagewiseFitter:
         return staged
 
     def _backfit(self, j, error):
-        """Re-fit member ``j`` against the others; keep it if error does not rise."""
+        """Re-fit member ``j`` against the others; keep it if error does not rise.
+
+        Returns the training error and whether the re-fit was kept.
+        """
         partial = self.votes @ self.weights - self.weights[j] * self.votes[:, j]
         member, votes = self._fit_member(partial, self.weights[j])
         trial_votes = self.votes.copy()
@@ -146,21 +156,23 @@ class StagewiseFitter:
             self.members[j] = member
             self.votes = trial_votes
             self.weights = trial_weights
-            return trial_error
-        return error
+            return trial_error, True
+        return error, False
 
     def _fit_member(self, partial, member_weight):
-        """Fit a member to improve on ``partial``, the other members' share.
+        """Fit a member that is to carry ``member_weight`` next to ``partial``.
 
-        ``"residual"`` (the paper): squared error of the member's sigmoid
-        against ``p - partial``. ``"weighted"``: with weight ``a`` the member
-        lowers the error on a pair by voting A exactly when
+        ``partial`` is the other members' weighted vote. ``"residual"`` (the
+        paper): squared error of the member's sigmoid against
+        ``p - partial``. ``"weighted"`` / ``"shared"``: with weight ``a`` the
+        member lowers the error on a pair by voting A exactly when
         ``p - partial > a / 2``, by an amount proportional to
         ``|p - partial - a / 2|``; that is a weighted classification.
         """
         seed = self.rng.randint(_MAX_SEED)
         if self.objective == "residual":
-            target = self.target - partial
+            # Round-off can push p - partial a hair outside [-1, 1].
+            target = np.clip(self.target - partial, -1.0, 1.0)
             weight, loss = self.sample_weight, "squared"
         else:
             margin = self.target - partial - member_weight / 2.0

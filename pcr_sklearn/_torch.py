@@ -88,8 +88,10 @@ def resolve_device(device="auto"):
 
     Examples
     --------
+    >>> import pytest
+    >>> _ = pytest.importorskip("torch")
     >>> from pcr_sklearn._torch import resolve_device
-    >>> resolve_device("cpu")  # doctest: +SKIP
+    >>> resolve_device("cpu")
     device(type='cpu')
     """
     torch = import_torch()
@@ -162,7 +164,10 @@ def torch_random_context(seed, device="cpu", *, deterministic=True):
     ``deterministic=True`` turns on ``torch.use_deterministic_algorithms`` for
     the block, but only on the CPU: on CUDA it would raise unless the user set
     ``CUBLAS_WORKSPACE_CONFIG`` before start-up, which a library must not
-    require. The previous setting is restored on exit.
+    require. The previous setting is restored on exit. The flag is global
+    (not thread-safe) and its first use imports ``torch._inductor`` (seconds);
+    code whose CPU kernels are deterministic anyway (dense layers,
+    elementwise ops, gathers) should pass ``deterministic=False``.
 
     Parameters
     ----------

@@ -10,6 +10,7 @@ from hypothesis.extra.numpy import arrays
 from scipy.stats import binom, multinomial
 
 from pcr_sklearn.datasets import make_preference_mixture
+from pcr_sklearn.datasets._synthetic import vote_probabilities
 from pcr_sklearn.recovery import (
     AnnotatorEnsemble,
     agreement_matrix,
@@ -137,8 +138,6 @@ def test_noise_term_with_ties_equals_exact_multinomial_expectation():
     X, y, truth = _mixture(n_prompts=2, temperature=0.6, tie_margin=0.3)
     a, b = truth.pair_items.T
     diff = truth.item_rewards[a] - truth.item_rewards[b]
-    from pcr_sklearn.datasets._synthetic import vote_probabilities
-
     p_a, p_tie = vote_probabilities(diff, temperature=0.6, tie_margin=0.3)
     n = 3
     for i in range(3):
@@ -333,22 +332,37 @@ def test_report_validation():
 
 
 def test_fitted_ensemble_recovers_three_linear_groups():
-    ensemble = pytest.importorskip("pcr_sklearn._ensemble")
+    try:
+        from pcr_sklearn import PairwiseCalibratedEnsemble
+    except ImportError:  # pragma: no cover - only while the core is missing
+        pytest.skip("PairwiseCalibratedEnsemble is not available")
     X, y, truth = make_preference_mixture(
-        n_prompts=120,
-        n_responses=5,
-        n_features=3,
+        n_prompts=200,
+        n_responses=8,
+        n_pairs=4000,
+        n_features=4,
         group_weights=[0.5, 0.3, 0.2],
-        n_annotators=30,
+        n_annotators=50,
         return_truth=True,
         random_state=0,
     )
-    train = truth.prompt_ids < 90
-    est = ensemble.PairwiseCalibratedEnsemble(n_estimators=3, random_state=0)
-    est.fit(X[train], y[train])
-    report = recovery_report(
-        est, X[~train], y[~train], truth, n_annotators=truth.n_annotators[~train]
+    test = truth.prompt_ids % 4 == 0  # held-out prompts
+    est = PairwiseCalibratedEnsemble(n_estimators=3, random_state=0)
+    est.fit(X[~test], y[~test])
+    counts = truth.n_annotators[test]
+    report = recovery_report(est, X[test], y[test], truth, n_annotators=counts)
+    # Loose bounds that hold for any sensible default; the targets
+    # (weights within 0.05, agreement >= 95%) are measured by the benchmark.
+    assert sorted(report.member_group.tolist()) == [0, 1, 2]
+    assert report.calibration_error < report.floor / 2
+    assert report.oracle_error <= report.calibration_error
+    assert report.matched_weight_error < 0.4
+    heaviest = int(np.argmax(report.member_weights))
+    assert report.member_group[heaviest] == 0
+    assert report.member_agreement[heaviest] > 0.9
+    assert report.noise_term == pytest.approx(
+        noise_term(truth.p_star[test], counts), rel=1e-12
     )
-    assert report.calibration_error < report.floor
-    assert report.matched_weight_error < 0.2
-    assert np.nanmin(report.member_agreement) > 0.85
+    np.testing.assert_allclose(
+        report.calibration_error, -est.score(X[test], y[test]), rtol=1e-12
+    )

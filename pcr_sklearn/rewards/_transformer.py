@@ -106,7 +106,7 @@ class _FeatureCache:
 
     def put(self, namespace, digests, tensors):
         with self._lock:
-            for digest, tensor in zip(digests, tensors):
+            for digest, tensor in zip(digests, tensors, strict=True):
                 key = (namespace, digest)
                 size = self._size(tensor)
                 if size > self.max_bytes:
@@ -542,7 +542,10 @@ class TransformerReward(BaseReward):
         ],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "warmup_ratio": [Interval(Real, 0, 1, closed="both")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "max_epochs": [
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
         "precision": [StrOptions(set(PRECISIONS))],
         "device": "no_validation",  # a str or torch.device, checked in fit
         "random_state": ["random_state"],
@@ -765,7 +768,7 @@ class TransformerReward(BaseReward):
                 split=split,
             )
             _CACHE.put(namespace, [digests[i] for i in missing], computed)
-            for i, value in zip(missing, computed):
+            for i, value in zip(missing, computed, strict=True):
                 found[i] = value
         return found
 
@@ -800,7 +803,9 @@ class TransformerReward(BaseReward):
         elif self.trainable == "last-n":
             path, layers = _find_layer_list(torch, rt.backbone)
             split = len(layers) - self.n_trainable_layers
-            module.layers = nn.ModuleList(copy.deepcopy(layer) for layer in layers[split:])
+            module.layers = nn.ModuleList(
+                copy.deepcopy(layer) for layer in layers[split:]
+            )
         else:
             module.backbone = copy.deepcopy(rt.backbone)
         module.float()
@@ -847,7 +852,9 @@ class TransformerReward(BaseReward):
                     rt.inject.pop("hidden", None)
             else:
                 output = module.backbone(**batch, **rt.forward_kwargs)
-            pooled = pool(output.last_hidden_state, batch["attention_mask"], self.pooling)
+            pooled = pool(
+                output.last_hidden_state, batch["attention_mask"], self.pooling
+            )
             return module.head(pooled.float()).squeeze(-1).float()
 
     def _states_provider(self, torch, rt, texts, digests, tokens):

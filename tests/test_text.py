@@ -1,0 +1,359 @@
+"""PairEmbedder, the embedding cache and the transformers plumbing (tiny models)."""
+
+import os
+import pickle
+import sys
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, GroupKFold
+from sklearn.pipeline import make_pipeline
+
+from pcr_sklearn.text import PairEmbedder, count_embeddings
+from pcr_sklearn.text._cache import EmbeddingCache, text_hash
+
+PROMPTS = ["is tea healthy", "should school uniforms be mandatory", "is evolution true"]
+RESPONSES = [
+    "yes in moderation",
+    "no it has caffeine",
+    "uniforms reduce bullying",
+    "uniforms limit expression",
+    "evolution is well supported",
+    "it is only a theory",
+    "maybe",
+]
+
+
+def _triples(n=12, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        a, b = rng.choice(len(RESPONSES), size=2, replace=False)
+        rows.append([PROMPTS[i % len(PROMPTS)], RESPONSES[a], RESPONSES[b]])
+    return np.array(rows, dtype=object)
+
+
+def _unique_texts(X, mode="concat"):
+    if mode == "response":
+        return set(X[:, 1]) | set(X[:, 2])
+    return set(X.ravel())
+
+
+@pytest.fixture
+def torch_one_thread():
+    torch = pytest.importorskip("torch")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield torch
+    torch.set_num_threads(previous)
+
+
+# -------------------------------------------------------------- tfidf
+
+
+def test_tfidf_default_shapes_and_layout():
+    X = _triples()
+    emb = PairEmbedder(n_components=4, random_state=0)
+    out = emb.fit_transform(X)
+    assert out.shape == (12, 16) and out.dtype == np.float64
+    assert (emb.embedding_dim_, emb.n_prompt_features_, emb.n_item_features_) == (
+        4,
+        4,
+        8,
+    )
+    # Prompt block equal for A and B; swapping responses swaps the halves.
+    np.testing.assert_array_equal(out[:, :4], out[:, 8:12])
+    swapped = emb.transform(X[:, [0, 2, 1]])
+    np.testing.assert_array_equal(swapped, np.hstack([out[:, 8:], out[:, :8]]))
+    assert len(emb.get_feature_names_out()) == 16
+    assert emb.get_feature_names_out()[0] == "a_prompt0"
+
+
+@pytest.mark.parametrize(
+    "mode, width, prompt_features", [("response", 8, 0), ("joint", 8, 0)]
+)
+def test_prompt_modes(mode, width, prompt_features):
+    X = _triples()
+    emb = PairEmbedder(n_components=4, prompt_mode=mode, random_state=0)
+    out = emb.fit_transform(X)
+    assert out.shape == (12, width)
+    assert emb.n_prompt_features_ == prompt_features
+    if mode == "joint":
+        # The same response under different prompts gets different features.
+        same = [i for i in range(12) if X[i, 1] == X[0, 1] and X[i, 0] != X[0, 0]]
+        if same:
+            assert not np.allclose(out[0, :4], out[same[0], :4])
+
+
+def test_dataframe_input_and_column_names():
+    pd = pytest.importorskip("pandas")
+    X = _triples()
+    df = pd.DataFrame(X, columns=["q", "first", "second"]).assign(extra=1)
+    emb = PairEmbedder(n_components=3, columns=("q", "first", "second"), random_state=0)
+    np.testing.assert_array_equal(emb.fit_transform(df), clone(emb).fit_transform(X))
+    with pytest.raises(ValueError, match="missing column"):
+        PairEmbedder().fit(df.drop(columns="q"))
+
+
+def test_input_errors():
+    with pytest.raises(ValueError, match=r"shape \(n_pairs, 3\)"):
+        PairEmbedder().fit(np.array([["a", "b"]], dtype=object))
+    with pytest.raises(ValueError, match="column 'response_b' row 0"):
+        PairEmbedder().fit([["a", "b", 3.0]])
+    with pytest.raises(ValueError, match="needs model="):
+        PairEmbedder("transformers").fit([["a", "b", "c"]])
+    with pytest.raises(ValueError, match="no words"):
+        PairEmbedder().fit([["!", "?", "."]])
+
+
+def test_each_unique_text_embedded_once_per_call():
+    X = _triples(30)
+    with count_embeddings() as counter:
+        PairEmbedder(n_components=3, random_state=0).fit_transform(X)
+    assert counter.max_repeats == 1
+    assert set(counter.texts) == _unique_texts(X)
+
+
+def test_tfidf_deterministic_and_pickles():
+    X = _triples()
+    one = PairEmbedder(n_components=3, random_state=0).fit(X)
+    two = PairEmbedder(n_components=3, random_state=0).fit(X)
+    np.testing.assert_array_equal(one.transform(X), two.transform(X))
+    assert one.embedding_key_ == two.embedding_key_
+    restored = pickle.loads(pickle.dumps(one))
+    np.testing.assert_array_equal(restored.transform(X), one.transform(X))
+
+
+def test_tfidf_pads_when_texts_support_fewer_components():
+    emb = PairEmbedder(n_components=50, random_state=0).fit(_triples(4))
+    assert emb.n_components_ < 50
+    out = emb.transform(_triples(4))
+    assert out.shape == (4, 200)
+
+
+def test_tfidf_cache_reuses_fitted_state(tmp_path):
+    X = _triples()
+    emb = PairEmbedder(n_components=3, random_state=0, cache_dir=tmp_path)
+    first = emb.fit_transform(X)
+    with count_embeddings() as counter:
+        again = clone(emb).fit_transform(X)
+    assert counter.n_texts == 0
+    np.testing.assert_allclose(again, first, rtol=1e-6)
+    # A different training set is a different embedding function: new key.
+    other = clone(emb).fit(_triples(seed=3)[:5])
+    assert other.embedding_key_ != emb.embedding_key_
+
+
+# -------------------------------------------------------------- cache
+
+
+def test_cache_store_lookup_and_corrupt_shard(tmp_path):
+    cache = EmbeddingCache(tmp_path, "key", meta={"model": "m"})
+    hashes = [text_hash(t) for t in ["a", "b", "c"]]
+    cache.store(hashes[:2], np.array([[1.0, 2.0], [3.0, 4.0]]))
+    found, vectors = cache.lookup(hashes)
+    np.testing.assert_array_equal(found, [True, True, False])
+    np.testing.assert_array_equal(vectors[:2], [[1.0, 2.0], [3.0, 4.0]])
+    assert (tmp_path / "key" / "meta.json").exists()
+    (tmp_path / "key" / "broken.keys.npy").write_bytes(b"not numpy")
+    with pytest.warns(UserWarning, match="unreadable"):
+        found, _ = cache.lookup(hashes)
+    assert found[:2].all()
+    assert EmbeddingCache(tmp_path, "other").lookup(hashes)[1] is None
+
+
+# -------------------------------------------------- transformers backend
+
+
+@pytest.fixture
+def hf_embedder(tiny_transformer, torch_one_thread):
+    return PairEmbedder(
+        "transformers", model=tiny_transformer.hf_dir, device="cpu", batch_size=4
+    )
+
+
+def test_transformers_backend_matches_manual_mean_pooling(hf_embedder):
+    from pcr_sklearn.text._hf import encode_texts, get_shared_model
+
+    X = _triples()
+    out = hf_embedder.fit_transform(X)
+    h = hf_embedder.embedding_dim_
+    assert out.shape == (12, 4 * h)
+    tokenizer, model = get_shared_model(hf_embedder.model, device="cpu")
+    assert not any(p.requires_grad for p in model.parameters())
+    assert not model.training
+    manual = encode_texts([X[0, 0], X[0, 1]], tokenizer=tokenizer, model=model)
+    np.testing.assert_allclose(out[0, : 2 * h], manual.ravel(), rtol=1e-4, atol=1e-5)
+
+
+def test_transformers_cache_second_transform_makes_no_backbone_calls(
+    hf_embedder, tmp_path
+):
+    X = _triples()
+    emb = clone(hf_embedder).set_params(cache_dir=tmp_path)
+    with count_embeddings() as counter:
+        first = emb.fit_transform(X)
+    assert counter.max_repeats == 1
+    assert set(counter.texts) == _unique_texts(X)
+    assert counter.by_source["transformers"] == len(_unique_texts(X))
+    with count_embeddings() as counter:
+        second = clone(emb).fit_transform(X)
+        third = pickle.loads(pickle.dumps(emb)).transform(X)
+    assert counter.n_calls == 0 and counter.n_texts == 0
+    np.testing.assert_array_equal(second, first)
+    np.testing.assert_array_equal(third, first)
+    # Different settings (here: pooling) never read these embeddings.
+    cls = clone(emb).set_params(pooling="cls").fit(X)
+    assert cls.embedding_key_ != emb.embedding_key_
+
+
+def test_grid_search_embeds_each_text_once_with_cache(hf_embedder, tmp_path):
+    X = _triples(24)
+    y = np.arange(24) % 2
+    groups = [PROMPTS.index(p) for p in X[:, 0]]
+    pipe = make_pipeline(
+        clone(hf_embedder).set_params(cache_dir=tmp_path),
+        LogisticRegression(max_iter=200),
+    )
+    search = GridSearchCV(
+        pipe, {"logisticregression__C": [0.1, 1.0, 10.0]}, cv=GroupKFold(3)
+    )
+    with count_embeddings() as counter:
+        search.fit(X, y, groups=groups)
+    assert counter.max_repeats == 1
+    assert set(counter.texts) == _unique_texts(X)
+
+
+def test_transformers_frozen_model_shared_between_clones(hf_embedder):
+    from pcr_sklearn.text._hf import get_shared_model
+
+    X = _triples(3)
+    clone(hf_embedder).fit(X)
+    first = get_shared_model(hf_embedder.model, device="cpu")
+    second = get_shared_model(hf_embedder.model, device="cpu")
+    assert first[1] is second[1]
+
+
+def test_pooling_variants(torch_one_thread):
+    from pcr_sklearn.text._hf import pool
+
+    torch = torch_one_thread
+    states = torch.arange(12.0).reshape(2, 3, 2)
+    right = torch.tensor([[1, 1, 0], [1, 1, 1]])
+    left = torch.tensor([[0, 1, 1], [1, 1, 1]])
+    assert pool(states, right, "mean")[0].tolist() == [1.0, 2.0]
+    assert pool(states, right, "cls")[1].tolist() == [6.0, 7.0]
+    assert pool(states, right, "last")[0].tolist() == [2.0, 3.0]
+    assert pool(states, left, "last")[0].tolist() == [4.0, 5.0]
+    assert pool(states, torch.zeros(2, 3), "mean").abs().sum() == 0
+    with pytest.raises(ValueError, match="pooling must be"):
+        pool(states, right, "max")
+
+
+def test_encode_is_order_and_batch_independent(tiny_transformer, torch_one_thread):
+    from pcr_sklearn.text._hf import encode_texts, get_shared_model
+
+    tokenizer, model = get_shared_model(tiny_transformer.hf_dir, device="cpu")
+    texts = tiny_transformer.corpus
+    one = encode_texts(texts, tokenizer=tokenizer, model=model, batch_size=3)
+    two = encode_texts(texts[::-1], tokenizer=tokenizer, model=model, batch_size=64)
+    np.testing.assert_allclose(one, two[::-1], rtol=1e-4, atol=1e-5)
+    unit = encode_texts(texts[:2], tokenizer=tokenizer, model=model, normalize=True)
+    np.testing.assert_allclose(np.linalg.norm(unit, axis=1), 1.0, rtol=1e-5)
+    assert encode_texts([], tokenizer=tokenizer, model=model).shape == (0, 16)
+
+
+def test_model_identity_tracks_local_files(tmp_path):
+    from pcr_sklearn.text._hf import is_local_model, model_identity
+
+    (tmp_path / "config.json").write_text("{}")
+    key = model_identity(tmp_path)
+    assert key == model_identity(str(tmp_path))
+    (tmp_path / "config.json").write_text('{"changed": 1}')
+    assert model_identity(tmp_path) != key
+    assert is_local_model(tmp_path) and not is_local_model("org/some-model")
+    assert model_identity("org/m", revision="a") != model_identity("org/m")
+
+
+def test_missing_local_model_never_downloads(torch_one_thread):
+    pytest.importorskip("transformers")
+    emb = PairEmbedder("transformers", model="nobody/no-such-model")
+    with pytest.raises(OSError):
+        emb.set_params(local_files_only=True).fit([["q", "a", "b"]])
+
+
+def test_transformers_missing_gives_install_hint(monkeypatch):
+    pytest.importorskip("torch")
+    from pcr_sklearn.text._hf import import_transformers
+
+    monkeypatch.setitem(sys.modules, "transformers", None)
+    with pytest.raises(ImportError, match=r"pcr-sklearn\[torch,text\]"):
+        import_transformers()
+
+
+def test_progress_bar_when_verbose(hf_embedder, capsys):
+    pytest.importorskip("tqdm")
+    clone(hf_embedder).set_params(verbose=1).fit_transform(_triples(3))
+    assert "PairEmbedder" in capsys.readouterr().err
+
+
+# ------------------------------------------ sentence-transformers backend
+
+
+def test_sentence_transformers_backend_agrees_with_transformers(
+    tiny_transformer, hf_embedder
+):
+    if tiny_transformer.st_dir is None:
+        pytest.skip("sentence-transformers is not installed")
+    X = _triples()
+    st = PairEmbedder(
+        "sentence-transformers", model=tiny_transformer.st_dir, device="cpu"
+    )
+    with count_embeddings() as counter:
+        out = st.fit_transform(X)
+    assert counter.by_source["sentence-transformers"] == len(_unique_texts(X))
+    assert st.embedding_dim_ == tiny_transformer.hidden_size
+    # Same weights, same mean pooling: the two code paths must agree.
+    np.testing.assert_allclose(
+        out, clone(hf_embedder).fit_transform(X), rtol=1e-4, atol=1e-5
+    )
+    assert os.path.isdir(tiny_transformer.st_dir)
+
+
+# ------------------------------------------------------------------ GPU
+
+
+@pytest.mark.gpu
+def test_transformers_backend_on_cuda_matches_cpu(tiny_transformer, hf_embedder):
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("needs CUDA")
+    X = _triples()
+    gpu = clone(hf_embedder).set_params(device="cuda").fit_transform(X)
+    np.testing.assert_allclose(
+        gpu, clone(hf_embedder).fit_transform(X), rtol=1e-3, atol=1e-4
+    )
+
+
+def test_pipeline_with_ensemble_of_mlp_rewards(torch_one_thread):
+    ensemble_module = pytest.importorskip("pcr_sklearn._ensemble")
+    from pcr_sklearn.rewards import MLPReward
+
+    X = _triples(30)
+    # Annotators prefer the response listed first in RESPONSES, 80% of them.
+    rank = {text: i for i, text in enumerate(RESPONSES)}
+    y = np.array([0.9 if rank[a] < rank[b] else 0.1 for _, a, b in X])
+    pipe = make_pipeline(
+        PairEmbedder(n_components=4, prompt_mode="response", random_state=0),
+        ensemble_module.PairwiseCalibratedEnsemble(
+            MLPReward(hidden_layer_sizes=(8,), learning_rate=0.02, max_epochs=20),
+            n_estimators=2,
+            random_state=0,
+        ),
+    )
+    pipe.fit(X, y)
+    proba = pipe.predict_proba(X)
+    assert proba.shape == (30, 2)
+    assert pipe.score(X, y) > -0.1
