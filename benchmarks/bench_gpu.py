@@ -464,7 +464,10 @@ def bench_torch_only(device, size, phases):
 
         seconds, _ = clock.time(go)
         pairs = (len(states) // 2) * bs
-        return {"pairs_per_s": round(pairs / seconds, 1), "peak_gpu_gib": clock.peak_gib()}
+        return {
+            "pairs_per_s": round(pairs / seconds, 1),
+            "peak_gpu_gib": clock.peak_gib(),
+        }
 
     phases.run(device, "embedding_torch_only", embedding)
     phases.run(device, "last_n_finetune_torch_only", last_n)
@@ -482,7 +485,7 @@ def print_table(report):
         ("k=4 ensemble fit s (head)", "ensemble_k4_head", "fit_seconds"),
         ("k=4 texts embedded", "ensemble_k4_head", "texts_embedded"),
         ("last-2 fine-tune pairs/s", "last_n_finetune", "pairs_per_s"),
-        ("last-2 state caching texts/s", "last_n_finetune", "state_caching_texts_per_s"),
+        ("last-2 caching texts/s", "last_n_finetune", "state_caching_texts_per_s"),
         ("last-2 peak GiB", "last_n_finetune", "peak_gpu_gib"),
         ("full fine-tune pairs/s", "all_finetune", "pairs_per_s"),
         ("full fine-tune peak GiB", "all_finetune", "peak_gpu_gib"),

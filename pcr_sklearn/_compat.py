@@ -13,4 +13,11 @@ from sklearn.utils._param_validation import (
 )
 from sklearn.utils.validation import validate_data
 
-__all__ = ["HasMethods", "Interval", "StrOptions", "_fit_context", "validate_data", "validate_params"]
+__all__ = [
+    "HasMethods",
+    "Interval",
+    "StrOptions",
+    "_fit_context",
+    "validate_data",
+    "validate_params",
+]

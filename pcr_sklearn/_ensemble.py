@@ -1,5 +1,6 @@
 """The public estimator: a pairwise calibrated ensemble of reward functions."""
 
+import copy
 import time
 from numbers import Integral, Real
 
@@ -16,6 +17,7 @@ from ._pairs import (
     validate_items,
     validate_pairs,
 )
+from ._pruning import prune_mask
 from ._stages import (
     StagewiseFitter,
     member_rewards,
@@ -118,6 +120,9 @@ class PairwiseCalibratedEnsemble(ClassifierMixin, BaseEstimator):
         Validation calibration error after each stage run, including the
         stages after the best one that early stopping discarded; only with
         early stopping.
+    member_disagreement_ : ndarray of shape (n_estimators_,)
+        Each member's disagreement with the ensemble on the training pairs,
+        ``E|V_j - p_hat|`` (used by :meth:`prune`).
     classes_ : ndarray of shape (2,)
         ``[B-wins, A-wins]`` labels; ``[0, 1]`` for soft labels.
     n_features_in_ : int
@@ -444,6 +449,60 @@ class PairwiseCalibratedEnsemble(ClassifierMixin, BaseEstimator):
         self.estimator_weights_ = fitter.weights
         self.n_estimators_ = len(fitter.members)
         self._staged_weights = fitter.staged_weights()
+        share = fitter.votes @ fitter.weights
+        self.member_disagreement_ = np.average(
+            np.abs(fitter.votes - share[:, None]), axis=0, weights=fitter.sample_weight
+        )
+
+    def prune(self, beta, X=None, *, sample_weight=None):
+        """Copy of the ensemble without its outlier members (paper, Theorem 3).
+
+        Members are dropped in decreasing order of their disagreement with
+        the ensemble, ``E|V_j - p_hat|``, while the dropped weight stays within
+        ``1 / (beta - 1)``; the remaining weights are renormalised. If the
+        ensemble has calibration error ``eps``, the pruned one has at most
+        ``(sqrt(eps) + 1 / (beta - 1))**2``.
+
+        Parameters
+        ----------
+        beta : float
+            Greater than 1; larger keeps more members.
+        X : array-like of pairs, default=None
+            Pairs on which to measure disagreement; ``None`` uses the training
+            pairs (``member_disagreement_``).
+        sample_weight : array-like of shape (n_pairs,), default=None
+            Weights of the pairs in ``X``.
+
+        Returns
+        -------
+        pruned : PairwiseCalibratedEnsemble
+            A new fitted ensemble; ``self`` is unchanged. Its
+            ``pruned_members_`` lists the dropped members' indices, and its
+            staged predictions use renormalised prefixes of the kept weights.
+        """
+        check_is_fitted(self)
+        if X is None:
+            disagreement = self.member_disagreement_
+        else:
+            votes = self._votes(X)
+            weights = check_sample_weight(sample_weight, votes.shape[0])
+            share = votes @ self.estimator_weights_
+            disagreement = np.average(
+                np.abs(votes - share[:, None]), axis=0, weights=weights
+            )
+        keep = prune_mask(disagreement, self.estimator_weights_, beta)
+        pruned = copy.copy(self)
+        pruned.estimators_ = [m for m, kept in zip(self.estimators_, keep) if kept]
+        weights = self.estimator_weights_[keep]
+        pruned.estimator_weights_ = weights / weights.sum()
+        pruned.n_estimators_ = len(pruned.estimators_)
+        pruned.member_disagreement_ = disagreement[keep]
+        pruned.pruned_members_ = np.flatnonzero(~keep)
+        pruned._staged_weights = [
+            _renormalise(pruned.estimator_weights_[:j])
+            for j in range(1, pruned.n_estimators_ + 1)
+        ]
+        return pruned
 
     # -------------------------------------------------------------- predicting
 
@@ -544,6 +603,11 @@ class PairwiseCalibratedEnsemble(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         return member_rewards(self.estimators_, validate_items(self, items))
+
+
+def _renormalise(weights):
+    total = weights.sum()
+    return weights / total if total > 0 else np.full(weights.shape, 1 / weights.size)
 
 
 def _check_classes(classes):

@@ -16,7 +16,7 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_array, column_or_1d
 
 from ._compat import validate_data
-from .rewards._base import check_pair_weights
+from .rewards._base import _plain, check_pair_weights
 
 TEXT_COLUMNS = ("prompt", "response_a", "response_b")
 
@@ -47,9 +47,10 @@ def validate_pairs(estimator, X, y=None, *, reset, pair_input="numeric"):
     with_y = not (isinstance(y, str) and y == "no_validation")
     if with_y and y is not None:
         y = _check_label_array(y)
-        if hasattr(X, "__len__") and len(X) != y.shape[0]:
+        n_rows = X.shape[0] if hasattr(X, "shape") else len(X)
+        if n_rows != y.shape[0]:
             raise ValueError(
-                f"pairs has {len(X)} rows but y has {y.shape[0]} labels; they must "
+                f"pairs has {n_rows} rows but y has {y.shape[0]} labels; they must "
                 "match."
             )
     if pair_input == "text":
@@ -93,7 +94,10 @@ def validate_items(estimator, items):
         _check_strings(items, "items", ("prompt", "response"))
         return items
     items = check_array(
-        items, dtype=[np.float64, np.float32], ensure_all_finite=False, input_name="items"
+        items,
+        dtype=[np.float64, np.float32],
+        ensure_all_finite=False,
+        input_name="items",
     )
     _check_finite(items, "items")
     expected = estimator.n_features_in_ // 2
@@ -123,8 +127,8 @@ def encode_labels(y, classes=None):
         if unknown.any():
             row = int(np.flatnonzero(unknown)[0])
             raise ValueError(
-                f"y has label {y[row]!r} at row {row}, which was not seen in fit "
-                f"(classes_ = {list(classes)})."
+                f"y has label {_plain(y[row])!r} at row {row}, which was not seen "
+                f"in fit (classes_ = {classes.tolist()})."
             )
         return (y == classes[1]).astype(np.float64), classes
     if numeric:
@@ -144,8 +148,8 @@ def encode_labels(y, classes=None):
     if numeric:
         return _soft_labels(y), None  # raises with the first offending row
     raise ValueError(
-        f"y has a single class label {classes[0]!r}; soft labels need numbers in "
-        "[0, 1] or two label values (B wins, A wins)."
+        f"y has a single class label {_plain(classes[0])!r}; soft labels need "
+        "numbers in [0, 1] or two label values (B wins, A wins)."
     )
 
 
@@ -180,7 +184,8 @@ def _soft_labels(y):
         row = int(np.flatnonzero(bad)[0])
         raise ValueError(
             f"Unknown label type: 'continuous'. Soft labels (y) must lie in [0, 1] "
-            f"(share of annotators preferring A); row {row} has {values[row]!r}."
+            "(share of annotators preferring A); "
+            f"row {row} has {_plain(values[row])!r}."
         )
     return values
 
@@ -191,7 +196,9 @@ def _check_label_array(y):
         bad = ~np.isfinite(y.astype(np.float64))
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
-            raise ValueError(f"y must be finite (no NaN or inf); row {row} has {y[row]!r}.")
+            raise ValueError(
+                f"y must be finite (no NaN or inf); row {row} has {_plain(y[row])!r}."
+            )
     elif y.dtype.kind == "O":
         missing = np.array([v is None or v != v for v in y], dtype=bool)
         if missing.any():
@@ -211,7 +218,10 @@ def _flatten_stacked(X):
     if X.ndim != 3:
         return X
     X = check_array(
-        X, allow_nd=True, dtype=[np.float64, np.float32], ensure_all_finite=False,
+        X,
+        allow_nd=True,
+        dtype=[np.float64, np.float32],
+        ensure_all_finite=False,
         input_name="pairs",
     )
     if X.shape[1] != 2:
@@ -242,7 +252,7 @@ def _check_finite(X, name):
             row, col = np.argwhere(bad)[0]
             raise ValueError(
                 f"{name} contains NaN or inf: row {row}, column {col} has "
-                f"{X.reshape(X.shape[0], -1)[row, col]!r}."
+                f"{_plain(X.reshape(X.shape[0], -1)[row, col])!r}."
             )
 
 
@@ -275,5 +285,5 @@ def _check_strings(X, name, columns):
         row, col = np.argwhere(~is_text)[0]
         raise ValueError(
             f"{name} must hold strings; row {row}, column {columns[col]!r} has "
-            f"{X[row, col]!r}."
+            f"{_plain(X[row, col])!r}."
         )

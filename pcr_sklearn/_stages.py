@@ -101,7 +101,9 @@ class StagewiseFitter:
     @property
     def error(self):
         """Training calibration error of the current members and weights."""
-        return weighted_error(self.votes @ self.weights, self.target, self.sample_weight)
+        return weighted_error(
+            self.votes @ self.weights, self.target, self.sample_weight
+        )
 
     def add_stage(self):
         """Fit one new member, re-optimise weights, backfit; return the error."""

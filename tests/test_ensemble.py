@@ -98,8 +98,10 @@ def test_staged_predict_proba(params):
     assert np.all(staged[1] >= 0)
     # Each prefix uses its own optimal weights: one member has weight 1.
     diff = est.rewards(X[:, :4])[:, 0] - est.rewards(X[:, 4:])[:, 0]
-    vote = (diff > 0) + 0.5 * (diff == 0) if params["vote"] == "hard" else (
-        1 / (1 + np.exp(-diff))
+    vote = (
+        (diff > 0) + 0.5 * (diff == 0)
+        if params["vote"] == "hard"
+        else (1 / (1 + np.exp(-diff)))
     )
     assert_allclose(next(est.staged_predict_proba(X))[:, 1], vote)
 
@@ -189,9 +191,7 @@ def test_integer_sample_weights_equal_duplicated_rows():
     repeated = PairwiseCalibratedEnsemble(n_estimators=3, random_state=0)
     repeated.fit(np.repeat(X, counts, axis=0), np.repeat(y, counts))
     assert_allclose(weighted.estimator_weights_, repeated.estimator_weights_, atol=1e-6)
-    assert_allclose(
-        weighted.predict_proba(X), repeated.predict_proba(X), atol=1e-6
-    )
+    assert_allclose(weighted.predict_proba(X), repeated.predict_proba(X), atol=1e-6)
     assert weighted.score(X, y, counts) == pytest.approx(
         repeated.score(np.repeat(X, counts, axis=0), np.repeat(y, counts))
     )
@@ -241,7 +241,10 @@ def test_works_in_a_pipeline_and_with_dataframes():
     X, y, _ = mixture()
     names = [f"a{i}" for i in range(4)] + [f"b{i}" for i in range(4)]
     frame = pd.DataFrame(X, columns=names)
-    pipe = make_pipeline(FunctionTransformer(), PairwiseCalibratedEnsemble(n_estimators=2, random_state=0))
+    pipe = make_pipeline(
+        FunctionTransformer(),
+        PairwiseCalibratedEnsemble(n_estimators=2, random_state=0),
+    )
     pipe.fit(frame, y)
     est = pipe[-1]
     assert_array_equal(est.feature_names_in_, names)
@@ -284,7 +287,9 @@ def test_early_stopping_split_keeps_groups_together():
     train_rows = {tuple(row) for row in train[0]}
     held_out = [g for g, row in zip(groups, X[:, :4]) if tuple(row) not in train_rows]
     assert len(validation[2]) == len(held_out) > 0
-    assert not set(held_out) & {g for g, row in zip(groups, X[:, :4]) if tuple(row) in train_rows}
+    assert not set(held_out) & {
+        g for g, row in zip(groups, X[:, :4]) if tuple(row) in train_rows
+    }
     est.fit(X, y, groups=groups)
     assert len(est.validation_score_) >= est.n_estimators_
 

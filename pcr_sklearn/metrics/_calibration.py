@@ -3,7 +3,7 @@
 import numpy as np
 from sklearn.metrics import make_scorer
 
-from ..rewards._base import check_pair_weights
+from ..rewards._base import _plain, check_pair_weights
 
 
 def _check_probabilities(values, name, n=None):
@@ -22,7 +22,9 @@ def _check_probabilities(values, name, n=None):
     bad = ~np.isfinite(values) | (values < 0.0) | (values > 1.0)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{name} must lie in [0, 1]; row {row} has {values[row]!r}.")
+        raise ValueError(
+            f"{name} must lie in [0, 1]; row {row} has {_plain(values[row])!r}."
+        )
     return values
 
 

@@ -75,8 +75,7 @@ class BaseReward(BaseEstimator):
         target = np.asarray(target, dtype=np.float64).reshape(-1)
         if target.shape[0] != n:
             raise ValueError(
-                f"target has {target.shape[0]} entries but there are {n} "
-                "comparisons."
+                f"target has {target.shape[0]} entries but there are {n} comparisons."
             )
         low = 0.0 if loss == "log" else -1.0
         bad = ~np.isfinite(target) | (target < low) | (target > 1.0)
@@ -84,10 +83,15 @@ class BaseReward(BaseEstimator):
             row = int(np.flatnonzero(bad)[0])
             raise ValueError(
                 f"target must lie in [{low:g}, 1] for loss={loss!r}; row {row} has "
-                f"{target[row]!r}."
+                f"{_plain(target[row])!r}."
             )
         sample_weight = check_pair_weights(sample_weight, n, "sample_weight")
         return target, sample_weight
+
+
+def _plain(value):
+    """NumPy scalars as Python ones: messages read 1.5, not np.float64(1.5)."""
+    return value.item() if isinstance(value, np.generic) else value
 
 
 def check_pair_weights(sample_weight, n, name="sample_weight", allow_all_zero=True):
@@ -108,15 +112,16 @@ def check_pair_weights(sample_weight, n, name="sample_weight", allow_all_zero=Tr
     bad = ~np.isfinite(weights)
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{name} must be finite; row {row} has {weights[row]!r}.")
+        raise ValueError(
+            f"{name} must be finite; row {row} has {_plain(weights[row])!r}."
+        )
     negative = weights < 0
     if negative.any():
         row = int(np.flatnonzero(negative)[0])
         raise ValueError(
             f"Negative values in {name} are not allowed; row {row} has "
-            f"{weights[row]!r}."
+            f"{_plain(weights[row])!r}."
         )
     if not allow_all_zero and n > 0 and not weights.any():
         raise ValueError(f"{name} is all zero; at least one pair needs weight > 0.")
     return weights
-

@@ -65,6 +65,11 @@ HEADS = ("linear", "mlp")
 # fine-tuning follows the usual reward-model recipes (small step, few epochs).
 _AUTO_LEARNING_RATE = {"head": 1e-3, "last-n": 5e-5, "all": 2e-5}
 _AUTO_MAX_EPOCHS = {"head": 20, "last-n": 2, "all": 2}
+# A head step costs microseconds of arithmetic but a fixed Python/optimizer
+# overhead, so heads train on large batches; with little data, "auto" epochs
+# add passes until the head has had this many optimizer steps.
+_AUTO_BATCH_SIZE = {"head": 256, "last-n": 16, "all": 16}
+_AUTO_MIN_HEAD_STEPS = 300
 _MAX_GRAD_NORM = 1.0
 _DEFAULT_CACHE_BYTES = 2 * 1024**3
 _SOURCE = "transformer-reward"
@@ -442,9 +447,13 @@ class TransformerReward(BaseReward):
     max_length : int or None, default=256
         Truncation length in tokens of a prompt-response pair (``None``: the
         model's limit).
-    batch_size : int, default=32
+    batch_size : int or "auto", default="auto"
         Comparisons per training micro-batch (each holds ``2 * batch_size``
-        texts) and texts per encoding batch.
+        texts); ``"auto"`` is 256 for ``"head"`` (a head step is cheap) and 16
+        for the fine-tuning modes.
+    encode_batch_size : int, default=64
+        Texts per inference forward pass: the frozen encoding pass and
+        :meth:`reward` in the fine-tuning modes.
     gradient_accumulation_steps : int, default=1
         Micro-batches per optimizer step; the effective batch is
         ``batch_size * gradient_accumulation_steps`` comparisons.
@@ -459,7 +468,8 @@ class TransformerReward(BaseReward):
         to zero. Gradients are clipped at norm 1.
     max_epochs : int or "auto", default="auto"
         Passes over the comparisons; ``"auto"`` is 20 for ``"head"`` and 2 for
-        the fine-tuning modes.
+        the fine-tuning modes; for ``"head"`` more epochs are added when the
+        data are small, so that training takes at least 300 optimizer steps.
     precision : {"auto", "fp32", "bf16", "fp16"}, default="auto"
         ``"auto"``: bf16 autocast on CUDA devices that support it, else fp32
         (always fp32 on the CPU). With bf16/fp16 the shared frozen backbone is
@@ -491,6 +501,8 @@ class TransformerReward(BaseReward):
         Resolved learning rate.
     max_epochs_ : int
         Resolved number of epochs.
+    batch_size_ : int
+        Resolved training micro-batch size.
     n_iter_ : int
         Epochs run.
     loss_curve_ : list of float
@@ -534,7 +546,11 @@ class TransformerReward(BaseReward):
         "head": [StrOptions(set(HEADS))],
         "head_hidden_size": [Interval(Integral, 1, None, closed="left")],
         "max_length": [Interval(Integral, 1, None, closed="left"), None],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
+        "encode_batch_size": [Interval(Integral, 1, None, closed="left")],
         "gradient_accumulation_steps": [Interval(Integral, 1, None, closed="left")],
         "learning_rate": [
             Interval(Real, 0, None, closed="neither"),
@@ -562,7 +578,8 @@ class TransformerReward(BaseReward):
         head="linear",
         head_hidden_size=256,
         max_length=256,
-        batch_size=32,
+        batch_size="auto",
+        encode_batch_size=64,
         gradient_accumulation_steps=1,
         learning_rate="auto",
         weight_decay=0.01,
@@ -581,6 +598,7 @@ class TransformerReward(BaseReward):
         self.head_hidden_size = head_hidden_size
         self.max_length = max_length
         self.batch_size = batch_size
+        self.encode_batch_size = encode_batch_size
         self.gradient_accumulation_steps = gradient_accumulation_steps
         self.learning_rate = learning_rate
         self.weight_decay = weight_decay
@@ -664,6 +682,7 @@ class TransformerReward(BaseReward):
         tokenizer, backbone = get_shared_model(self.model, device=device, dtype=dtype)
         max_length = resolve_max_length(tokenizer, backbone, self.max_length)
         runtime = _Runtime(tokenizer, backbone, device, precision, max_length)
+        runtime.model_ref = self.model
         runtime.identity = model_identity(self.model)
         runtime.namespace = (runtime.identity, str(device), str(dtype), max_length)
         return runtime
@@ -671,15 +690,17 @@ class TransformerReward(BaseReward):
     def _oom_error(self, torch, exc, stage):
         if self._runtime_device_type() == "cuda":
             torch.cuda.empty_cache()
-        half = max(1, self.batch_size // 2)
+        batch = getattr(self, "batch_size_", self.batch_size)
+        steps = self.gradient_accumulation_steps
+        half = max(1, batch // 2) if isinstance(batch, int) else 8
         return type(exc)(
-            f"CUDA ran out of memory while {stage} with batch_size={self.batch_size}, "
-            f"gradient_accumulation_steps={self.gradient_accumulation_steps}, "
-            f"max_length={self.max_length}, trainable={self.trainable!r}. Use a "
-            f"smaller batch_size (e.g. batch_size={half}, "
-            f"gradient_accumulation_steps={self.gradient_accumulation_steps * 2} "
-            "keeps the effective batch), a smaller max_length, "
-            "trainable='head' or 'last-n', or precision='bf16'. "
+            f"CUDA ran out of memory while {stage} (batch_size={batch}, "
+            f"gradient_accumulation_steps={steps}, encode_batch_size="
+            f"{self.encode_batch_size}, max_length={self.max_length}, "
+            f"trainable={self.trainable!r}). Use a smaller batch_size (e.g. "
+            f"batch_size={half} with gradient_accumulation_steps={steps * 2} keeps "
+            "the effective batch) or a smaller encode_batch_size, a smaller "
+            "max_length, trainable='head' or 'last-n', or precision='bf16'. "
             f"Original error: {exc}"
         )
 
@@ -707,7 +728,7 @@ class TransformerReward(BaseReward):
         from ..text._hooks import record_embedded
 
         pooled = [None] * len(tokens)
-        batches = _length_batches(tokens, self.batch_size)
+        batches = _length_batches(tokens, self.encode_batch_size)
         handle = None
         box = {}
         if split is not None:
@@ -736,12 +757,14 @@ class TransformerReward(BaseReward):
                         output = None
                     record_embedded([texts[i] for i in idx], source=_SOURCE)
                     if split is None:
+                        # fp32 before pooling: a bf16 sum over hundreds of
+                        # tokens loses precision.
                         vectors = pool(
-                            output.last_hidden_state,
+                            output.last_hidden_state.float(),
                             batch["attention_mask"],
                             self.pooling,
                         )
-                        vectors = vectors.float().cpu()
+                        vectors = vectors.cpu()
                         for j, i in enumerate(idx):
                             pooled[i] = vectors[j]
                     else:
@@ -852,10 +875,11 @@ class TransformerReward(BaseReward):
                     rt.inject.pop("hidden", None)
             else:
                 output = module.backbone(**batch, **rt.forward_kwargs)
-            pooled = pool(
-                output.last_hidden_state, batch["attention_mask"], self.pooling
-            )
-            return module.head(pooled.float()).squeeze(-1).float()
+        # Pooling and head in fp32, outside autocast: bf16 keeps ~3 significant
+        # digits, enough to turn close reward pairs into ties.
+        states = output.last_hidden_state.float()
+        pooled = pool(states, batch["attention_mask"], self.pooling)
+        return module.head(pooled).squeeze(-1).float()
 
     def _states_provider(self, torch, rt, texts, digests, tokens):
         """``"last-n"``: per-batch access to the states entering the top layers."""
@@ -927,11 +951,22 @@ class TransformerReward(BaseReward):
             if self.learning_rate == "auto"
             else self.learning_rate
         )
-        self.max_epochs_ = int(
-            _AUTO_MAX_EPOCHS[self.trainable]
-            if self.max_epochs == "auto"
-            else self.max_epochs
+        self.batch_size_ = int(
+            _AUTO_BATCH_SIZE[self.trainable]
+            if self.batch_size == "auto"
+            else self.batch_size
         )
+        if self.max_epochs == "auto":
+            epochs = _AUTO_MAX_EPOCHS[self.trainable]
+            if self.trainable == "head":
+                steps = math.ceil(
+                    math.ceil(len(target) / self.batch_size_)
+                    / self.gradient_accumulation_steps
+                )
+                epochs = max(epochs, math.ceil(_AUTO_MIN_HEAD_STEPS / max(steps, 1)))
+            self.max_epochs_ = int(epochs)
+        else:
+            self.max_epochs_ = int(self.max_epochs)
         self.backbone_fingerprint_ = _config_fingerprint(rt.backbone)
         self.backbone_probe_ = _weights_probe(torch, rt.backbone)
         self._rt = rt
@@ -1010,7 +1045,8 @@ class TransformerReward(BaseReward):
             lr=self.learning_rate_,
         )
         accumulation = self.gradient_accumulation_steps
-        micro_per_epoch = math.ceil(n / self.batch_size)
+        batch_size = self.batch_size_
+        micro_per_epoch = math.ceil(n / batch_size)
         steps_per_epoch = math.ceil(micro_per_epoch / accumulation)
         total_steps = steps_per_epoch * self.max_epochs_
         warmup = int(self.warmup_ratio * total_steps)
@@ -1030,7 +1066,7 @@ class TransformerReward(BaseReward):
             order = torch.randperm(n, generator=generator)
             epoch_loss = 0.0
             for micro in range(micro_per_epoch):
-                idx = order[micro * self.batch_size : (micro + 1) * self.batch_size]
+                idx = order[micro * batch_size : (micro + 1) * batch_size]
                 a, b = ia_t[idx], ib_t[idx]
                 if self.trainable == "head":
                     r_a = self._text_rewards(torch, rt, module, None, x=features[a])
@@ -1077,14 +1113,29 @@ class TransformerReward(BaseReward):
 
     # ---------------------------------------------------------------- reward
     def _ensure_runtime(self):
-        """Reload the backbone and rebuild the trained module after unpickling."""
+        """Reload the backbone and rebuild the trained module when needed.
+
+        Needed after unpickling, and after ``set_params(model=...)`` pointed a
+        fitted reward at its backbone's new location.
+        """
         torch = import_torch()
         rt = getattr(self, "_rt", None)
-        if rt is not None and getattr(self, "_module", None) is not None:
-            return torch, rt, self._module
+        module = getattr(self, "_module", None)
+        if rt is not None and module is not None:
+            if rt.model_ref == self.model:
+                return torch, rt, module
+            self._module_state = state_dict_to_cpu(module.state_dict())
+            self._rt = self._module = None
         device = resolve_load_device(self.device_, owner="TransformerReward")
         precision = self._resolve_precision(torch, device, strict=False)
-        rt = self._make_runtime(torch, device, precision)
+        try:
+            rt = self._make_runtime(torch, device, precision)
+        except (OSError, ValueError) as exc:
+            raise OSError(
+                f"Could not load the backbone model={self.model!r} of this fitted "
+                "TransformerReward (the trained weights are intact). If the "
+                "backbone moved, point to it with set_params(model=new_path)."
+            ) from exc
         if _config_fingerprint(rt.backbone) != self.backbone_fingerprint_:
             raise ValueError(
                 f"The backbone at model={self.model!r} does not have the "
@@ -1099,14 +1150,15 @@ class TransformerReward(BaseReward):
                 UserWarning,
                 stacklevel=3,
             )
-        state = self.__dict__.pop("_module_state")
         module = self._build_module(torch, rt, self.hidden_size_)
-        module.load_state_dict(state)
+        module.load_state_dict(self._module_state)
         module.requires_grad_(False)
         module.eval()
         self._attach(torch, rt, module)
         if self.trainable == "all":
             module.to("cpu")
+        # Only now: a failed reload must not lose the trained weights.
+        del self._module_state
         self._rt, self._module = rt, module
         return torch, rt, module
 
@@ -1149,7 +1201,7 @@ class TransformerReward(BaseReward):
             else:
                 module.to(rt.device)
             try:
-                for idx in _length_batches(tokens, self.batch_size):
+                for idx in _length_batches(tokens, self.encode_batch_size):
                     values = self._text_rewards(
                         torch,
                         rt,

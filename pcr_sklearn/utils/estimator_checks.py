@@ -81,9 +81,9 @@ def check_estimators_nan_inf(estimator):
     for bad in (np.nan, np.inf, -np.inf):
         Xb = X.copy()
         Xb[3, 1] = bad
-        for call in (lambda: clone(estimator).fit(Xb, y), lambda: est.predict(Xb)):
+        for call, args in ((clone(estimator).fit, (Xb, y)), (est.predict, (Xb,))):
             try:
-                call()
+                call(*args)
             except ValueError as exc:
                 assert "row 3" in str(exc), str(exc)
             else:
@@ -148,12 +148,16 @@ def check_methods_subset_invariance(estimator):
 def check_dict_unchanged(estimator):
     X, y = make_pairs()
     est = clone(estimator).fit(X, y)
-    before = {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in vars(est).items()}
+    before = {
+        k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in vars(est).items()
+    }
     for method in ("predict", "predict_proba", "score"):
         getattr(est, method)(*((X, y) if method == "score" else (X,)))
         for key, value in vars(est).items():
             if isinstance(value, np.ndarray):
-                assert_array_equal(value, before[key], err_msg=f"{method} changed {key}")
+                assert_array_equal(
+                    value, before[key], err_msg=f"{method} changed {key}"
+                )
             else:
                 assert value is before[key], f"{method} changed {key}"
 
