@@ -139,8 +139,9 @@ def decreasing_weights(n_groups):
     return w / w.sum()
 
 
-def make_split(sizes, *, n_groups, group_weights, n_annotators, temperature, reward,
-               seed):
+def make_split(
+    sizes, *, n_groups, group_weights, n_annotators, temperature, reward, seed
+):
     """Generate one mixture and split it by prompt into train and test."""
     X, y, truth = make_preference_mixture(
         n_prompts=sizes["n_prompts"],
@@ -305,9 +306,7 @@ def run_target(sizes, seeds, log):
                 "fit_time_s": fit_time,
             }
             run["pass_weights"] = run["weight_error"] <= TARGET["max_weight_error"]
-            run["pass_agreement"] = bool(
-                np.all(by_group >= TARGET["min_agreement"])
-            )
+            run["pass_agreement"] = bool(np.all(by_group >= TARGET["min_agreement"]))
             run["pass_ratio"] = run["ratio_to_oracle"] <= TARGET["max_ratio_to_oracle"]
             run["pass_all"] = (
                 run["pass_weights"] and run["pass_agreement"] and run["pass_ratio"]
@@ -371,10 +370,14 @@ def grid_markdown(grid, n_estimators, n_seeds):
                 else [""] * 6
             )
             curve = v["error_by_k"]
-            cells = ref + [name] + [
-                f"**{_fmt(e)}**" if k == v["best_k"] else _fmt(e)
-                for k, e in zip(ks, curve)
-            ]
+            cells = (
+                ref
+                + [name]
+                + [
+                    f"**{_fmt(e)}**" if k == v["best_k"] else _fmt(e)
+                    for k, e in zip(ks, curve)
+                ]
+            )
             cells += [
                 str(v["best_k"]),
                 _fmt(v["best_error_over_floor"], 2),
@@ -430,7 +433,8 @@ def to_markdown(result):
         "",
         f"pcr_sklearn {meta['pcr_sklearn']}, scikit-learn {meta['sklearn']}, "
         f"numpy {meta['numpy']}; {meta['cpu_count']} CPUs; wall time "
-        f"{meta['wall_time_s']:.0f} s; reward family `{meta['reward']}`; "
+        f"{meta['wall_time_s']:.0f} s (CPU {meta['cpu_time_s']:.0f} s); reward "
+        f"family `{meta['reward']}`; "
         f"{meta['n_pairs']} pairs, {int(TEST_FRACTION * 100)}% of prompts held "
         f"out; BT temperature {meta['temperature']}.",
         "",
@@ -478,8 +482,10 @@ def verdicts(result):
                     f"{row['noise']} (best/floor {v['best_error_over_floor']:.2f}, "
                     f"{v['beats_floor_seeds']}/{n_seeds} seeds)"
                 )
-        status = "met in every configuration and seed" if not misses else (
-            "missed in " + "; ".join(misses)
+        status = (
+            "met in every configuration and seed"
+            if not misses
+            else ("missed in " + "; ".join(misses))
         )
         lines.append(f"best k <= 8 beats the floor, {name}: {status}.")
     for name, res in (result.get("target") or {}).items():
@@ -525,7 +531,7 @@ def main(argv=None):
     n_seeds = args.seeds or sizes["seeds"]
     target_seeds = list(range(args.target_seeds or sizes["target_seeds"]))
     noises = {"none": 0.0, "BT": args.temperature}
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
 
     def log(message):
         print(f"[{time.perf_counter() - start:6.1f}s] {message}", flush=True)
@@ -599,6 +605,9 @@ def main(argv=None):
         "target": target,
     }
     result["meta"]["wall_time_s"] = time.perf_counter() - start
+    # CPU time of this process: on a shared machine the wall time depends on
+    # what else runs, this does not (much).
+    result["meta"]["cpu_time_s"] = time.process_time() - cpu_start
     result["verdicts"] = verdicts(result)
 
     os.makedirs(args.out, exist_ok=True)

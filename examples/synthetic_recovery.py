@@ -3,7 +3,8 @@
 A recovery study in four steps, on data with a known answer:
 
 1. draw preferences from three annotator groups with linear rewards and
-   mixture weights 0.5 / 0.3 / 0.2 (:func:`~pcr_sklearn.datasets.make_preference_mixture`);
+   mixture weights 0.5 / 0.3 / 0.2
+   (:func:`~pcr_sklearn.datasets.make_preference_mixture`);
 2. hold out a quarter of the prompts (whole prompts, as in deployment);
 3. fit a three-member :class:`~pcr_sklearn.PairwiseCalibratedEnsemble` and
    compare it with the truth (:func:`~pcr_sklearn.recovery.recovery_report`):

@@ -11,13 +11,14 @@ from sklearn.utils._param_validation import (
     StrOptions,
     validate_params,
 )
-from sklearn.utils.validation import validate_data
+from sklearn.utils.validation import _num_samples, validate_data
 
 __all__ = [
     "HasMethods",
     "Interval",
     "StrOptions",
     "_fit_context",
+    "_num_samples",
     "validate_data",
     "validate_params",
 ]

@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_array, column_or_1d
 
-from ._compat import validate_data
+from ._compat import _num_samples, validate_data
 from .rewards._base import _plain, check_pair_weights
 
 TEXT_COLUMNS = ("prompt", "response_a", "response_b")
@@ -47,7 +47,7 @@ def validate_pairs(estimator, X, y=None, *, reset, pair_input="numeric"):
     with_y = not (isinstance(y, str) and y == "no_validation")
     if with_y and y is not None:
         y = _check_label_array(y)
-        n_rows = X.shape[0] if hasattr(X, "shape") else len(X)
+        n_rows = _num_samples(X)
         if n_rows != y.shape[0]:
             raise ValueError(
                 f"pairs has {n_rows} rows but y has {y.shape[0]} labels; they must "

@@ -188,7 +188,7 @@ class MixtureBradleyTerry(_BasePairBaseline):
             curve.append(ll)
             if best is None or ll > best[0]:
                 best = (ll, list(heads), pi)
-            if len(curve) > 1 and curve[-1] - curve[-2] < self.tol:
+            if _converged(curve, self.tol):
                 converged = True
                 break
         if not converged:
@@ -226,6 +226,19 @@ class MixtureBradleyTerry(_BasePairBaseline):
             head.fit(items_a, items_b, soft_target[:, j], head_weight[:, j], loss="log")
             new_heads[j] = head
         return new_heads, total / weight.sum()
+
+
+def _converged(curve, tol):
+    """Whether the log-likelihood gain fell below ``tol`` and is not growing.
+
+    Random responsibilities start EM close to the saddle where all heads are
+    equal; escaping it, the gain grows geometrically from almost nothing, so
+    a small but growing gain means "not there yet" rather than "converged".
+    """
+    if len(curve) < 3:
+        return len(curve) == 2 and curve[1] - curve[0] < min(tol, 0.0)
+    gain, previous = curve[-1] - curve[-2], curve[-2] - curve[-3]
+    return gain < tol and gain <= previous
 
 
 def _e_step(diff, pi, target, weight):
