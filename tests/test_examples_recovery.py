@@ -54,7 +54,8 @@ def test_recovery_benchmark_quick_writes_json(tmp_path, capsys):
     for key in ("pcr_sklearn", "sklearn", "numpy", "cpu_count", "wall_time_s"):
         assert key in meta
     assert meta["quick"] is True
-    assert set(result["variants"]) == set(bench.VARIANTS)
+    all_variants = set(bench.VARIANTS) | set(bench.TARGET_EXTRA_VARIANTS)
+    assert set(result["variants"]) == all_variants
     assert result["variants"]["paper"]["objective"] == "residual"
 
     n_k = meta["n_estimators"]
@@ -74,7 +75,7 @@ def test_recovery_benchmark_quick_writes_json(tmp_path, capsys):
             assert 0 <= v["weight_error_at_G"] <= 2
             assert 0 <= v["min_agreement_at_G"] <= 1
 
-    assert set(result["target"]) == set(bench.VARIANTS)
+    assert set(result["target"]) == all_variants
     for res in result["target"].values():
         summary = res["summary"]
         assert summary["n_seeds"] == len(res["runs"]) == 1
@@ -83,5 +84,5 @@ def test_recovery_benchmark_quick_writes_json(tmp_path, capsys):
         assert run["pass_all"] == (
             run["pass_weights"] and run["pass_agreement"] and run["pass_ratio"]
         )
-    assert len(result["verdicts"]) == 2 * len(bench.VARIANTS)
+    assert len(result["verdicts"]) == len(bench.VARIANTS) + len(all_variants)
     assert "Issue target" in capsys.readouterr().out

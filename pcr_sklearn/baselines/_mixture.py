@@ -175,8 +175,9 @@ class MixtureBradleyTerry(_BasePairBaseline):
         # Head seeds stay fixed across iterations so that a stochastic learner
         # changes between M-steps only because its targets did.
         seeds = [int(s) for s in rng.randint(_MAX_SEED, size=k)]
-        resp_a = rng.dirichlet(np.full(k, _INIT_CONCENTRATION), size=n)
-        resp_b = rng.dirichlet(np.full(k, _INIT_CONCENTRATION), size=n)
+        resp_a, resp_b = self._init_responsibilities(
+            items_a, items_b, target, weight, rng
+        )
         heads = [None] * k
         curve, best, converged = [], None, False
         for _ in range(self.max_iter):
@@ -204,6 +205,12 @@ class MixtureBradleyTerry(_BasePairBaseline):
         self.converged_ = converged
         self._set_members(best[1], best[2])
         return self
+
+    def _init_responsibilities(self, items_a, items_b, target, weight, rng):
+        k, n = self.n_components, target.shape[0]
+        resp_a = rng.dirichlet(np.full(k, _INIT_CONCENTRATION), size=n)
+        resp_b = rng.dirichlet(np.full(k, _INIT_CONCENTRATION), size=n)
+        return resp_a, resp_b
 
     def _m_step(self, items_a, items_b, target, weight, resp_a, resp_b, heads, seeds):
         """Refit every head on its expected outcomes; return heads and ``pi``."""
