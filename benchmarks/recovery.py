@@ -71,7 +71,9 @@ import time
 import numpy as np
 import scipy
 import sklearn
+from joblib import Parallel, delayed
 from sklearn.model_selection import GroupShuffleSplit
+from threadpoolctl import threadpool_limits
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if ROOT not in sys.path:
@@ -270,65 +272,50 @@ def summarise_cells(cells):
     return summary
 
 
-def run_target(sizes, seeds, log):
-    """The issue's acceptance run, per variant and seed."""
-    results = {}
-    for name, params in (VARIANTS | TARGET_EXTRA_VARIANTS).items():
-        runs = []
-        for seed in seeds:
-            X, y, truth, train, test = make_split(
-                sizes,
-                n_groups=len(TARGET["group_weights"]),
-                group_weights=TARGET["group_weights"],
-                n_annotators=TARGET["n_annotators"],
-                temperature=TARGET["temperature"],
-                reward="linear",
-                seed=seed,
-            )
-            est, fit_time = fit_variant(
-                params, X[train], y[train], TARGET["n_estimators"], seed
-            )
-            report = recovery_report(
-                est, X[test], y[test], truth, n_annotators=truth.n_annotators[test]
-            )
-            # Agreement listed in group order, so columns are comparable
-            # across seeds (NaN for a group no member was matched to).
-            by_group = np.full(len(TARGET["group_weights"]), np.nan)
-            matched = report.member_group >= 0
-            by_group[report.member_group[matched]] = report.member_agreement[matched]
-            member_weights_by_group = np.full(by_group.shape, np.nan)
-            member_weights_by_group[report.member_group[matched]] = (
-                report.member_weights[matched]
-            )
-            run = {
-                "seed": seed,
-                "weight_error": report.matched_weight_error,
-                "member_weights_by_group": member_weights_by_group.tolist(),
-                "agreement_by_group": by_group.tolist(),
-                "min_agreement": float(np.nanmin(by_group)),
-                "error": report.calibration_error,
-                "oracle": report.oracle_error,
-                "ratio_to_oracle": report.ratio_to_oracle,
-                "floor": report.floor,
-                "noise_term": report.noise_term,
-                "fit_time_s": fit_time,
-            }
-            run["pass_weights"] = run["weight_error"] <= TARGET["max_weight_error"]
-            run["pass_agreement"] = bool(np.all(by_group >= TARGET["min_agreement"]))
-            run["pass_ratio"] = run["ratio_to_oracle"] <= TARGET["max_ratio_to_oracle"]
-            run["pass_all"] = (
-                run["pass_weights"] and run["pass_agreement"] and run["pass_ratio"]
-            )
-            runs.append(run)
-        results[name] = {"runs": runs, "summary": _target_summary(runs)}
-        s = results[name]["summary"]
-        log(
-            f"  target {name:<10} weight err {s['weight_error_mean']:.3f} "
-            f"(max {s['weight_error_max']:.3f}), min agreement "
-            f"{s['min_agreement_min']:.3f}, error/oracle {s['ratio_mean']:.2f} "
-            f"(max {s['ratio_max']:.2f}), all met on {s['n_pass_all']}/{len(runs)}"
-        )
-    return results
+def run_target_seed(sizes, params, seed):
+    """One seed of the issue's acceptance run for one variant."""
+    X, y, truth, train, test = make_split(
+        sizes,
+        n_groups=len(TARGET["group_weights"]),
+        group_weights=TARGET["group_weights"],
+        n_annotators=TARGET["n_annotators"],
+        temperature=TARGET["temperature"],
+        reward="linear",
+        seed=seed,
+    )
+    est, fit_time = fit_variant(
+        params, X[train], y[train], TARGET["n_estimators"], seed
+    )
+    report = recovery_report(
+        est, X[test], y[test], truth, n_annotators=truth.n_annotators[test]
+    )
+    # Agreement and weights listed in group order, so columns are comparable
+    # across seeds (NaN for a group no member was matched to).
+    by_group = np.full(len(TARGET["group_weights"]), np.nan)
+    weights_by_group = np.full(by_group.shape, np.nan)
+    matched = report.member_group >= 0
+    by_group[report.member_group[matched]] = report.member_agreement[matched]
+    weights_by_group[report.member_group[matched]] = report.member_weights[matched]
+    run = {
+        "seed": seed,
+        "weight_error": report.matched_weight_error,
+        "member_weights_by_group": weights_by_group.tolist(),
+        "agreement_by_group": by_group.tolist(),
+        "min_agreement": float(np.nanmin(by_group)),
+        "error": report.calibration_error,
+        "oracle": report.oracle_error,
+        "ratio_to_oracle": report.ratio_to_oracle,
+        "floor": report.floor,
+        "noise_term": report.noise_term,
+        "fit_time_s": fit_time,
+    }
+    run["pass_weights"] = run["weight_error"] <= TARGET["max_weight_error"]
+    run["pass_agreement"] = bool(np.all(by_group >= TARGET["min_agreement"]))
+    run["pass_ratio"] = run["ratio_to_oracle"] <= TARGET["max_ratio_to_oracle"]
+    run["pass_all"] = (
+        run["pass_weights"] and run["pass_agreement"] and run["pass_ratio"]
+    )
+    return run
 
 
 def _target_summary(runs):
@@ -529,6 +516,12 @@ def main(argv=None):
         "--target-seeds", type=int, default=None, help="seeds of the target run"
     )
     parser.add_argument(
+        "--n-jobs",
+        type=int,
+        default=None,
+        help="worker processes (default: 1 with --quick, else 2)",
+    )
+    parser.add_argument(
         "--out",
         default=os.path.join(ROOT, "benchmarks", "results"),
         help="output directory",
@@ -538,51 +531,91 @@ def main(argv=None):
     sizes = dict(SIZES["quick" if args.quick else "full"])
     n_seeds = args.seeds or sizes["seeds"]
     target_seeds = list(range(args.target_seeds or sizes["target_seeds"]))
+    # Worker start-up (imports) would dominate a smoke run.
+    n_jobs = args.n_jobs or (1 if args.quick else 2)
     noises = {"none": 0.0, "BT": args.temperature}
-    start, cpu_start = time.perf_counter(), time.process_time()
+    start = time.perf_counter()
 
     def log(message):
         print(f"[{time.perf_counter() - start:6.1f}s] {message}", flush=True)
 
-    grid = []
-    for n_groups in sizes["groups"]:
-        for n_annotators in sizes["annotators"]:
-            for noise, temperature in noises.items():
-                cells = [
-                    run_grid_cell(
-                        sizes,
-                        n_groups=n_groups,
-                        n_annotators=n_annotators,
-                        temperature=temperature,
-                        reward=args.reward,
-                        seed=seed,
-                    )
-                    for seed in range(n_seeds)
-                ]
-                summary = summarise_cells(cells)
-                grid.append(
-                    {
-                        "n_groups": n_groups,
-                        "n_annotators": n_annotators,
-                        "noise": noise,
-                        "temperature": temperature,
-                        "group_weights": decreasing_weights(n_groups).tolist(),
-                        "summary": summary,
-                        "per_seed": cells,
-                    }
-                )
-                best = ", ".join(
-                    f"{name} {v['best_error']:.4f}@{v['best_k']}"
-                    for name, v in summary["variants"].items()
-                )
-                log(
-                    f"G={n_groups} ann={n_annotators} noise={noise}: floor "
-                    f"{summary['floor']:.4f} oracle {summary['oracle']:.4f}; {best}"
-                )
+    # Every (configuration, seed) cell and every target run is independent
+    # and fully seeded, so they run in parallel with identical results.
+    configs = [
+        (n_groups, n_annotators, noise, temperature)
+        for n_groups in sizes["groups"]
+        for n_annotators in sizes["annotators"]
+        for noise, temperature in noises.items()
+    ]
+    grid_tasks = [
+        delayed(_timed)(
+            run_grid_cell,
+            sizes,
+            n_groups=n_groups,
+            n_annotators=n_annotators,
+            temperature=temperature,
+            reward=args.reward,
+            seed=seed,
+        )
+        for n_groups, n_annotators, _, temperature in configs
+        for seed in range(n_seeds)
+    ]
+    target_variants = VARIANTS | TARGET_EXTRA_VARIANTS
+    target_tasks = []
+    if args.reward == "linear":
+        target_tasks = [
+            delayed(_timed)(run_target_seed, sizes, params, seed)
+            for params in target_variants.values()
+            for seed in target_seeds
+        ]
+    outputs = Parallel(n_jobs=n_jobs, return_as="generator")(grid_tasks + target_tasks)
+
+    grid, cpu_time = [], 0.0
+    for n_groups, n_annotators, noise, temperature in configs:
+        cells = []
+        for _ in range(n_seeds):
+            cell, seconds = next(outputs)
+            cells.append(cell)
+            cpu_time += seconds
+        summary = summarise_cells(cells)
+        grid.append(
+            {
+                "n_groups": n_groups,
+                "n_annotators": n_annotators,
+                "noise": noise,
+                "temperature": temperature,
+                "group_weights": decreasing_weights(n_groups).tolist(),
+                "summary": summary,
+                "per_seed": cells,
+            }
+        )
+        best = ", ".join(
+            f"{name} {v['best_error']:.4f}@{v['best_k']}"
+            for name, v in summary["variants"].items()
+        )
+        log(
+            f"G={n_groups} ann={n_annotators} noise={noise}: floor "
+            f"{summary['floor']:.4f} oracle {summary['oracle']:.4f}; {best}"
+        )
 
     target = None
-    if args.reward == "linear":
-        target = run_target(sizes, target_seeds, log)
+    if target_tasks:
+        target = {}
+        for name in target_variants:
+            runs = []
+            for _ in target_seeds:
+                run, seconds = next(outputs)
+                runs.append(run)
+                cpu_time += seconds
+            target[name] = {"runs": runs, "summary": _target_summary(runs)}
+            t = target[name]["summary"]
+            log(
+                f"target {name:<12} weight err {t['weight_error_mean']:.3f} "
+                f"(max {t['weight_error_max']:.3f}), min agreement "
+                f"{t['min_agreement_min']:.3f}, error/oracle {t['ratio_mean']:.2f} "
+                f"(max {t['ratio_max']:.2f}), all met on "
+                f"{t['n_pass_all']}/{len(runs)}"
+            )
 
     result = {
         "meta": {
@@ -613,9 +646,10 @@ def main(argv=None):
         "target": target,
     }
     result["meta"]["wall_time_s"] = time.perf_counter() - start
-    # CPU time of this process: on a shared machine the wall time depends on
-    # what else runs, this does not (much).
-    result["meta"]["cpu_time_s"] = time.process_time() - cpu_start
+    # CPU time summed over the tasks (in whichever worker ran them): on a
+    # shared machine the wall time depends on what else runs, this does not.
+    result["meta"]["cpu_time_s"] = cpu_time
+    result["meta"]["n_jobs"] = n_jobs
     result["verdicts"] = verdicts(result)
 
     os.makedirs(args.out, exist_ok=True)
@@ -634,6 +668,17 @@ def main(argv=None):
     print(markdown)
     log(f"wrote {json_path} and {md_path}")
     return result
+
+
+def _timed(function, *args, **kwargs):
+    """``function(*args, **kwargs)`` and the CPU seconds it took here."""
+    # One BLAS thread per task: the member fits are tiny L-BFGS problems, and
+    # OpenBLAS threads waiting on each other made them 5-8x slower on a busy
+    # 2-core machine; the parallelism is across tasks instead.
+    with threadpool_limits(limits=1):
+        start = time.process_time()
+        result = function(*args, **kwargs)
+        return result, time.process_time() - start
 
 
 def _json_default(value):

@@ -11,8 +11,14 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from .._pairs import check_sample_weight, encode_labels, validate_items, validate_pairs
-from .._stages import _MAX_SEED, member_rewards, member_votes, weighted_error
+from .._pairs import (
+    check_sample_weight,
+    encode_labels,
+    pair_votes,
+    validate_items,
+    validate_pairs,
+)
+from .._stages import _MAX_SEED, member_rewards, weighted_error
 from ..rewards import LinearReward
 
 
@@ -66,12 +72,22 @@ class _BasePairBaseline(ClassifierMixin, BaseEstimator):
 
     # -------------------------------------------------------------- predicting
 
-    def _votes(self, X):
+    def _shares(self, X):
+        """Weighted vote shares of A and of B, each computed from its side.
+
+        ``1 - share_a`` would lose all relative precision where a sharp reward
+        is near-certain; evaluating B's share directly keeps
+        ``predict_proba`` of swapped pairs exactly the reversed columns.
+        """
         check_is_fitted(self)
         items_a, items_b = validate_pairs(
             self, X, "no_validation", reset=False, pair_input=self._pair_input
         )
-        return member_votes(self.estimators_, items_a, items_b, self.vote)
+        rewards_a = member_rewards(self.estimators_, items_a)
+        rewards_b = member_rewards(self.estimators_, items_b)
+        share_a = pair_votes(rewards_a, rewards_b, self.vote) @ self.estimator_weights_
+        share_b = pair_votes(rewards_b, rewards_a, self.vote) @ self.estimator_weights_
+        return np.clip(share_a, 0.0, 1.0), np.clip(share_b, 0.0, 1.0)
 
     def predict_proba(self, X):
         """Probability that A is preferred (column 1) and B (column 0).
@@ -90,9 +106,10 @@ class _BasePairBaseline(ClassifierMixin, BaseEstimator):
         Returns
         -------
         proba : ndarray of shape (n_pairs, 2)
+            Rows sum to one up to round-off.
         """
-        share = np.clip(self._votes(X) @ self.estimator_weights_, 0.0, 1.0)
-        return np.column_stack([1.0 - share, share])
+        share_a, share_b = self._shares(X)
+        return np.column_stack([share_b, share_a])
 
     def predict(self, X):
         """``classes_[1]`` where the predicted share of A exceeds 1/2.

@@ -145,6 +145,12 @@ class _FeatureCache:
 _CACHE = _FeatureCache(
     int(os.environ.get("PCR_SKLEARN_TRANSFORMER_CACHE_BYTES", _DEFAULT_CACHE_BYTES))
 )
+# Token ids per (tokenizer identity, max_length, text): the ensemble calls
+# ``reward`` on the same texts after every stage, and re-tokenizing them each
+# time would cost more than the cached head. Bounded by a number of texts.
+_TOKENS = collections.OrderedDict()
+_TOKENS_MAX_ENTRIES = 500_000
+_TOKENS_LOCK = threading.Lock()
 # Hooks placed on a *shared* backbone are visible to every thread using it, so
 # the lower-layer pass (which hooks a layer) runs under one lock.
 _SHARED_FORWARD_LOCK = threading.RLock()
@@ -242,6 +248,30 @@ def _tokenize(tokenizer, texts, max_length):
                 list(encoded["input_ids"][j]),
                 None if types is None else list(types[j]),
             )
+    return out
+
+
+def _cached_tokens(rt, texts, digests):
+    """Token ids of ``texts`` (see :func:`_tokenize`), through a bounded cache."""
+    prefix = (rt.identity, rt.max_length)
+    with _TOKENS_LOCK:
+        out = [_TOKENS.get(prefix + (d,)) for d in digests]
+    missing = [i for i, value in enumerate(out) if value is None]
+    if missing:
+        computed = _tokenize(rt.tokenizer, [texts[i] for i in missing], rt.max_length)
+        computed = [
+            (
+                np.asarray(ids, dtype=np.int32),
+                None if types is None else np.asarray(types, dtype=np.int8),
+            )
+            for ids, types in computed
+        ]
+        with _TOKENS_LOCK:
+            for i, value in zip(missing, computed, strict=True):
+                out[i] = value
+                _TOKENS[prefix + (digests[i],)] = value
+            while len(_TOKENS) > _TOKENS_MAX_ENTRIES:
+                _TOKENS.popitem(last=False)
     return out
 
 
@@ -612,13 +642,15 @@ class TransformerReward(BaseReward):
     # ------------------------------------------------------------------ cache
     @staticmethod
     def clear_cache():
-        """Drop every cached feature (pooled vectors and token states).
+        """Drop every cached feature (pooled vectors, token states, token ids).
 
         Shared backbones are released by
         :func:`pcr_sklearn.text._hf.clear_model_cache` once no fitted member
         refers to them.
         """
         _CACHE.clear()
+        with _TOKENS_LOCK:
+            _TOKENS.clear()
 
     @staticmethod
     def set_cache_limit(max_bytes):
@@ -972,7 +1004,7 @@ class TransformerReward(BaseReward):
         self._rt = rt
 
         texts, digests, (ia, ib) = _unique_texts(items_a, items_b)
-        tokens = _tokenize(rt.tokenizer, texts, rt.max_length)
+        tokens = _cached_tokens(rt, texts, digests)
         seed = seed_from_random_state(self.random_state)
 
         with self._oom_guard(torch, "fitting TransformerReward"):
@@ -1184,7 +1216,7 @@ class TransformerReward(BaseReward):
             return np.zeros(0, dtype=np.float64)
         torch, rt, module = self._ensure_runtime()
         texts, digests, (inverse,) = _unique_texts(items)
-        tokens = _tokenize(rt.tokenizer, texts, rt.max_length)
+        tokens = _cached_tokens(rt, texts, digests)
         out = np.empty(len(texts), dtype=np.float64)
         with self._oom_guard(torch, "computing rewards"), torch.no_grad():
             if self.trainable == "head":

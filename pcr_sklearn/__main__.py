@@ -1,0 +1,7 @@
+"""``python -m pcr_sklearn``: the ``pcr-sklearn`` command."""
+
+import sys
+
+from ._cli import main
+
+sys.exit(main())
