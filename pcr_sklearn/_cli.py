@@ -288,14 +288,16 @@ def _demo(args):
             floor.append(single_reward_floor(y[test]))
             constant.append(calibration_error(y[test], np.full(len(test), 0.5)))
         sizes = [len(test) for _, test in folds]
-        mean = lambda values: float(np.average(values, axis=0, weights=sizes))  # noqa: E731
-        results[protocol] = dict(
-            ensemble=np.average(staged, axis=0, weights=sizes),
-            soft_bt=mean(soft_bt),
-            hard_bt=mean(hard_bt),
-            floor=mean(floor),
-            constant=mean(constant),
-        )
+        results[protocol] = {
+            name: np.average(values, axis=0, weights=sizes)
+            for name, values in dict(
+                ensemble=staged,
+                soft_bt=soft_bt,
+                hard_bt=hard_bt,
+                floor=floor,
+                constant=constant,
+            ).items()
+        }
     _print_demo_table(results, k)
     print(f"\n({time.perf_counter() - start:.0f}s)")
     _plot_demo(results, k, args.out_dir)
@@ -330,13 +332,11 @@ def _print_demo_table(results, k):
 
 def _print_table(header, rows):
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    line = lambda row: (
-        "| "
-        + " | ".join(  # noqa: E731
-            str(c).ljust(w) for c, w in zip(row, widths, strict=True)
-        )
-        + " |"
-    )
+
+    def line(row):
+        cells = (str(c).ljust(w) for c, w in zip(row, widths, strict=True))
+        return "| " + " | ".join(cells) + " |"
+
     print(line(header))
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for row in rows:

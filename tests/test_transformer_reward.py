@@ -208,7 +208,11 @@ def test_last_n_without_cache_room_gives_same_rewards(model_dir, data):
             streamed.fit(a, b, y)
     finally:
         TransformerReward.set_cache_limit(old)
-    np.testing.assert_allclose(streamed.reward(a), cached.reward(a), atol=1e-6)
+    # Same model up to float noise: the streamed states were computed in other
+    # batches (other padding), which changes the summation order.
+    np.testing.assert_allclose(
+        streamed.reward(a), cached.reward(a), rtol=1e-4, atol=1e-5
+    )
 
 
 def test_all_fine_tunes_a_private_copy(model_dir, data):
