@@ -1002,6 +1002,7 @@ class TransformerReward(BaseReward):
         self.backbone_fingerprint_ = _config_fingerprint(rt.backbone)
         self.backbone_probe_ = _weights_probe(torch, rt.backbone)
         self._rt = rt
+        self.__dict__.pop("_module_state", None)  # from an earlier unpickling
 
         texts, digests, (ia, ib) = _unique_texts(items_a, items_b)
         tokens = _cached_tokens(rt, texts, digests)
