@@ -96,7 +96,7 @@ fi
 if "$PY" -c "import torch, pytest, hypothesis, transformers" 2>/dev/null; then
   log "GPU tests (tests marked gpu; skipped without CUDA)"
   timeout 120 "$PY" -m pytest -q -m gpu -p no:cacheprovider \
-    tests/test_transformer_reward.py 2>&1 | tail -20 | tee "$RESULTS/gpu_tests.txt"
+    tests/ 2>&1 | tail -20 | tee "$RESULTS/gpu_tests.txt"
 else
   log "pytest/hypothesis/torch/transformers not importable: GPU tests skipped" \
     | tee "$RESULTS/gpu_tests.txt"

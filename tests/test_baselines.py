@@ -129,17 +129,20 @@ def test_clone_pickle_joblib_and_determinism(estimator, tmp_path):
     )
 
 
+def _with_nan(X, y):
+    X = X.copy()
+    X[3, 1] = np.nan
+    return X, y
+
+
 _BAD_INPUTS = [
     ("y out of range", lambda X, y: (X, np.r_[y[:-1], 1.5]), {}),
-    (
-        "NaN pair",
-        lambda X, y: (np.where(np.arange(X.size).reshape(X.shape) == 7, np.nan, X), y),
-        {},
-    ),
+    ("NaN pair", _with_nan, {}),
     ("odd width", lambda X, y: (X[:, :5], y), {}),
     ("three classes", lambda X, y: (X, np.arange(len(y)) % 3 + 2), {}),
     ("length mismatch", lambda X, y: (X, y[:-1]), {}),
     ("negative weight", lambda X, y: (X, y), {"sample_weight": -np.ones(60)}),
+    ("zero weights", lambda X, y: (X, y), {"sample_weight": np.zeros(60)}),
 ]
 
 
@@ -213,11 +216,11 @@ def test_soft_bradley_terry_recovers_a_single_bt_model():
     cosine = fitted @ coef / np.linalg.norm(fitted) / np.linalg.norm(coef)
     noise = np.mean(p_star * (1 - p_star) / n_annotators)
     to_truth = calibration_error(p_star, est.predict_proba(X))
-    # Measured: cosine 0.9995, error 0.04038 against noise 0.04024, and
-    # 0.00028 from p*.
-    assert cosine > 0.998
-    assert -est.score(X, y) < noise * 1.02
-    assert to_truth < 0.001
+    # Measured: cosine 0.99999, error 0.02182 against noise 0.02177, and
+    # 3.7e-6 from p*.
+    assert cosine > 0.999
+    assert -est.score(X, y) < noise * 1.01
+    assert to_truth < 1e-4
     # Its hard vote is a single deterministic reward: it cannot beat the
     # single-reward floor, mean min(p, 1-p)^2.
     est.set_params(vote="hard")
@@ -252,6 +255,14 @@ def test_majority_vote_is_overconfident_where_soft_labels_are_not():
     coef = majority.estimators_[0].coef_
     assert abs(coef[1]) < 0.1 * abs(coef[0])
     assert -soft.score(X, y) < -majority.score(X, y)
+    # Its hard vote is the majority rule itself, so it sits at the floor, while
+    # the soft-label reward's hard vote does not even reach it (measured:
+    # 0.0448 = floor, against 0.0978).
+    floor = np.mean(np.minimum(y, 1 - y) ** 2)
+    majority.set_params(vote="hard")
+    soft.set_params(vote="hard")
+    assert -majority.score(X, y) == pytest.approx(floor, abs=0.002)
+    assert -soft.score(X, y) > 1.5 * floor
 
 
 def test_bagged_members_differ_and_average():
@@ -281,7 +292,8 @@ def test_mixture_recovers_two_components(init):
     # EM never lowers the likelihood beyond the M-step's inexactness.
     assert np.diff(curve).min() > -1e-6
     assert est.log_likelihood_ == curve.max()
-    # Measured: weights 0.702 / 0.298 ("residual"), 0.702 / 0.298 ("random").
+    # Measured: weights 0.702 / 0.298 with either init (18 EM iterations
+    # from "residual", 24 from "random").
     order = np.argsort(est.estimator_weights_)[::-1]
     assert_allclose(est.estimator_weights_[order], [0.7, 0.3], atol=0.02)
     # Head k follows feature k: its reward points along that axis.
@@ -289,7 +301,7 @@ def test_mixture_recovers_two_components(init):
     assert np.argmax(np.abs(coefs[0])) == 0 and np.argmax(np.abs(coefs[1])) == 1
     soft = -est.score(X, y)
     hard = -est.set_params(vote="hard").score(X, y)
-    # Measured: soft 0.0106, hard 0.0077, single-reward floor 0.0495.
+    # Measured: soft 0.0106, hard 0.0077, single-reward floor 0.0448.
     floor = np.mean(np.minimum(y, 1 - y) ** 2)
     assert hard < 0.25 * floor and soft < 0.25 * floor
 
