@@ -41,9 +41,9 @@ Variants (``objective``, ``n_backfit``):
 Noise: ``--temperature`` (default 0.5) is the Bradley-Terry temperature in
 reward units. Every group reward is standardised to a within-prompt standard
 deviation of 1, so a reward difference has standard deviation about
-``sqrt(2)`` and a typical pair is won with probability about
-``sigmoid(1.4 / 0.5) = 0.94`` by the group's preferred side; pairs the group
-finds close are near coin flips.
+``sqrt(2)``: a pair that far apart is won by the group's preferred side with
+probability ``sigmoid(1.41 / 0.5) = 0.94`` (the mean over pairs is about
+0.83); pairs the group finds close are near coin flips.
 
 Usage::
 
@@ -54,11 +54,11 @@ Usage::
 
 The full run (5 grid seeds, 10 target seeds, 2 worker processes) took 168 s
 wall and 114 s of CPU on a shared 2-core machine (load ~6); ``--n-jobs``
-sets the workers. Results go to ``<out>/recovery.json`` and ``<out>/recovery.md`` (``out``
-defaults to ``benchmarks/results``); a non-linear ``--reward`` or ``--quick``
-adds a suffix (``recovery_mlp.json``, ``recovery_quick.json``) so they never
-overwrite the reference run. The target part is only run for linear rewards,
-as the issue defines it.
+sets the workers. Results go to ``<out>/recovery.json`` and
+``<out>/recovery.md`` (``out`` defaults to ``benchmarks/results``); a
+non-linear ``--reward`` or ``--quick`` adds a suffix (``recovery_mlp.json``,
+``recovery_quick.json``) so they never overwrite the reference run. The
+target part is only run for linear rewards, as the issue defines it.
 """
 
 from __future__ import annotations
@@ -475,6 +475,7 @@ def verdicts(result):
     """Plain statements of which target holds, and by how much misses miss."""
     lines = []
     n_seeds = result["meta"]["seeds"]
+    k_max = result["meta"]["n_estimators"]
     for name in VARIANTS:
         misses = []
         for row in result["grid"]:
@@ -490,7 +491,7 @@ def verdicts(result):
             if not misses
             else ("missed in " + "; ".join(misses))
         )
-        lines.append(f"best k <= 8 beats the floor, {name}: {status}.")
+        lines.append(f"best k <= {k_max} beats the floor, {name}: {status}.")
     for name, res in (result.get("target") or {}).items():
         s = res["summary"]
         n = s["n_seeds"]
