@@ -163,6 +163,11 @@ class PairwiseCalibratedEnsemble(ClassifierMixin, BaseEstimator):
     True
     """
 
+    # With metadata routing on, ``groups`` passed to a search goes to its
+    # splitter; the early-stopping split gets it only on request
+    # (``set_fit_request(groups=True)``).
+    __metadata_request__fit = {"groups": False}
+
     _parameter_constraints = {
         "estimator": [HasMethods(["fit", "reward"]), None],
         "n_estimators": [Interval(Integral, 1, None, closed="left")],

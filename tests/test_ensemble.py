@@ -316,3 +316,31 @@ def test_custom_reward_learner_without_random_state():
     est = PairwiseCalibratedEnsemble(LinearReward(alpha=1.0), n_estimators=2).fit(X, y)
     assert all(m.alpha == 1.0 for m in est.estimators_)
     assert est.estimator_ is est.estimator
+
+
+def test_metadata_routing_sends_sample_weight_to_fit_and_score():
+    from sklearn import config_context
+
+    X, y, groups = mixture(n_pairs=300)
+    weights = np.random.RandomState(0).randint(1, 4, size=len(y)).astype(float)
+    with config_context(enable_metadata_routing=True):
+        est = PairwiseCalibratedEnsemble(random_state=0)
+        est.set_fit_request(sample_weight=True).set_score_request(sample_weight=True)
+        search = GridSearchCV(est, {"n_estimators": [1, 2]}, cv=GroupKFold(3))
+        search.fit(X, y, sample_weight=weights, groups=groups)
+    direct = PairwiseCalibratedEnsemble(
+        n_estimators=search.best_params_["n_estimators"], random_state=0
+    ).fit(X, y, sample_weight=weights)
+    assert_allclose(search.best_estimator_.predict_proba(X), direct.predict_proba(X))
+
+
+def test_skops_lists_our_types_as_untrusted(tmp_path):
+    sio = pytest.importorskip("skops.io")
+    X, y, _ = mixture()
+    est = PairwiseCalibratedEnsemble(n_estimators=2, random_state=0).fit(X, y)
+    path = tmp_path / "model.skops"
+    sio.dump(est, path)
+    untrusted = sio.get_untrusted_types(file=path)
+    assert "pcr_sklearn._ensemble.PairwiseCalibratedEnsemble" in untrusted
+    loaded = sio.load(path, trusted=untrusted)
+    assert_allclose(loaded.predict_proba(X), est.predict_proba(X))
