@@ -52,9 +52,9 @@ Usage::
     python benchmarks/recovery.py --reward mlp       # non-linear group rewards
     python benchmarks/recovery.py --seeds 3 --out /tmp/results
 
-The full run (5 grid seeds, 10 target seeds, 2 worker processes) took 168 s
-wall and 114 s of CPU on a shared 2-core machine (load ~6); ``--n-jobs``
-sets the workers. Results go to ``<out>/recovery.json`` and
+The full run (5 grid seeds, 10 target seeds, 2 worker processes) took
+170-190 s wall and ~113 s of CPU on a shared 2-core machine (load 4-8);
+``--n-jobs`` sets the workers. Results go to ``<out>/recovery.json`` and
 ``<out>/recovery.md`` (``out`` defaults to ``benchmarks/results``); a
 non-linear ``--reward`` or ``--quick`` adds a suffix (``recovery_mlp.json``,
 ``recovery_quick.json``) so they never overwrite the reference run. The

@@ -279,6 +279,8 @@ class PairwiseCalibratedEnsemble(ClassifierMixin, BaseEstimator):
             self._reset()
         validation = None
         if self.early_stopping:
+            if not hasattr(self, "validation_score_"):
+                self.validation_score_ = np.empty(0)
             (items_a, items_b, target, sample_weight), validation = self._split(
                 (items_a, items_b, target, sample_weight),
                 X_val,
@@ -364,9 +366,11 @@ class PairwiseCalibratedEnsemble(ClassifierMixin, BaseEstimator):
         self.estimator_weights_ = np.empty(0)
         self.n_estimators_ = 0
         self.train_score_ = np.empty(0)
-        if self.early_stopping:
-            self._validation_seed = self._rng.randint(np.iinfo(np.int32).max)
-            self.validation_score_ = np.empty(0)
+        # Drawn even without early stopping, so that switching it on for a
+        # warm start finds a seed and fit/partial_fit draw the same sequence.
+        self._validation_seed = self._rng.randint(np.iinfo(np.int32).max)
+        if hasattr(self, "validation_score_"):
+            del self.validation_score_
 
     def _fitter(self, items_a, items_b, target, sample_weight):
         return StagewiseFitter(

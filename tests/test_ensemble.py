@@ -344,3 +344,15 @@ def test_skops_lists_our_types_as_untrusted(tmp_path):
     assert "pcr_sklearn._ensemble.PairwiseCalibratedEnsemble" in untrusted
     loaded = sio.load(path, trusted=untrusted)
     assert_allclose(loaded.predict_proba(X), est.predict_proba(X))
+
+
+def test_warm_start_can_switch_early_stopping_on():
+    X, y, _ = mixture()
+    Xv, yv, _ = mixture(seed=5)
+    est = PairwiseCalibratedEnsemble(n_estimators=2, warm_start=True, random_state=0)
+    est.fit(X, y)
+    est.set_params(n_estimators=5, early_stopping=True).fit(X, y, X_val=Xv, y_val=yv)
+    assert 2 <= est.n_estimators_ <= 5
+    assert len(est.validation_score_) >= est.n_estimators_ - 2
+    est.set_params(warm_start=False, early_stopping=False).fit(X, y)
+    assert not hasattr(est, "validation_score_")
