@@ -21,10 +21,13 @@ Three measurements on the UKPConvArg1 argument data
     JSON says which). Stages are added one at a time with ``partial_fit``
     (k calls = ``fit`` with ``n_estimators=k``); every member fit is logged
     (seconds, epochs). Also one short fit per torch thread count.
-(c) Peak memory of each phase: the peak resident set size (Linux ``VmHWM``,
-    reset at the start of each phase through ``/proc/self/clear_refs``; else
-    the process-wide ``ru_maxrss``) and the ``tracemalloc`` peak (Python and
-    NumPy allocations; torch tensor storage is not traced).
+(c) Peak memory: every timed run above records its peak resident set size
+    (Linux ``VmHWM``, reset at the start of the run through
+    ``/proc/self/clear_refs``; else the process-wide ``ru_maxrss``). Then a
+    separate pass repeats the cache-on grid search and one member fit under
+    ``tracemalloc`` (Python and NumPy allocations; torch tensor storage is not
+    traced). tracemalloc slows Python-heavy code several-fold, which is why
+    the timed runs go without it.
 
 Results go to ``<out-dir>/bench_text.json`` and ``bench_text.md``
 (``bench_text.quick.*`` with ``--quick``); the Markdown is printed at the end.
@@ -248,9 +251,7 @@ def count_run(label, backend, model, X, y, groups, size, cache_dir, args):
         best_n_estimators=int(search.best_params_["ensemble__n_estimators"]),
         best_cv_error=round(-float(search.best_score_), 5),
     )
-    record["exactly_once"] = bool(
-        counter.max_repeats == 1 and embedded == needed
-    )
+    record["exactly_once"] = bool(counter.max_repeats == 1 and embedded == needed)
     return record
 
 
@@ -306,7 +307,7 @@ def run_counts(data, size, args, tmp):
             )
             if cache_dir is not None:
                 shutil.rmtree(cache_dir, ignore_errors=True)
-    return records
+    return records, runs
 
 
 # ------------------------------------------------------- (b) MLP stage times
@@ -391,8 +392,8 @@ def run_stages(data, size, args, tmp):
         f"{item_dim}-dim items ({feat_record['seconds']:.1f} s)",
         flush=True,
     )
-    default_threads = torch.get_num_threads()
-    threads = args.torch_threads or default_threads
+    threads = torch.get_num_threads()  # set in main from --torch-threads
+    default_threads = args.default_threads
     TimedMLPReward = _timed_reward_class()
     mlp_params = dict(
         hidden_layer_sizes=(size["stage_hidden"],),
@@ -455,12 +456,15 @@ def run_stages(data, size, args, tmp):
                 f"{stage['train_error']:.4f}",
                 flush=True,
             )
-    torch.set_num_threads(default_threads)
-    return {
+    torch.set_num_threads(threads)
+    context = (features, y, weight, TimedMLPReward, mlp_params)
+    return context, {
         "n_pairs": n_pairs,
         "item_dim": item_dim,
         "features": feat_record,
-        "mlp": {k: (list(v) if isinstance(v, tuple) else v) for k, v in mlp_params.items()},
+        "mlp": {
+            k: (list(v) if isinstance(v, tuple) else v) for k, v in mlp_params.items()
+        },
         "n_backfit": size["n_backfit"],
         "torch_threads": threads,
         "torch_default_threads": default_threads,
@@ -469,6 +473,51 @@ def run_stages(data, size, args, tmp):
         "total": total,
         "weights": [round(float(w), 4) for w in ensemble.estimator_weights_],
     }
+
+
+# ------------------------------------------------------ (c) tracemalloc pass
+
+
+def memory_pass(runs, stage_context, size, args, tmp):
+    """Repeat the first cache-on grid search and one member fit under tracemalloc."""
+    records = []
+    label, backend, path, X, y, groups, max_length = runs[0]
+    cache_dir = tempfile.mkdtemp(dir=tmp, prefix="cache-")
+    tracemalloc.start()
+    try:
+        record = {"phase": f"(a) grid search, {backend}, cache on"}
+        with measured(record):
+            count_run(
+                label,
+                backend,
+                path,
+                X,
+                y,
+                groups,
+                dict(size, max_length=max_length),
+                cache_dir,
+                args,
+            )
+        records.append(record)
+        features, y_all, weight, reward_class, mlp_params = stage_context
+        item_dim = features.shape[1] // 2
+        record = {"phase": f"(b) one MLPReward fit, {features.shape[0]} pairs"}
+        with measured(record):
+            reward_class(**mlp_params, random_state=0).fit(
+                features[:, :item_dim], features[:, item_dim:], y_all, weight
+            )
+        records.append(record)
+    finally:
+        tracemalloc.stop()
+        shutil.rmtree(cache_dir, ignore_errors=True)
+    for record in records:
+        print(
+            f"[memory] {record['phase']}: tracemalloc peak "
+            f"{record['tracemalloc_peak_mb']:.1f} MB, peak RSS "
+            f"{record['peak_rss_mb']:.0f} MB ({record['seconds']:.1f} s traced)",
+            flush=True,
+        )
+    return records
 
 
 # ----------------------------------------------------------------- reporting
@@ -486,31 +535,30 @@ def versions():
 
 def markdown(result):
     meta = result["meta"]
+    counts, s, mem = result["counts"], result["stages"], result["memory"]
     lines = [
         "# bench_text" + (" (quick)" if meta["quick"] else ""),
         "",
-        f"{meta['date']}, {meta['cpu_count']} CPU cores, load average "
-        f"{meta['loadavg_start'][0]:.1f} at start / {meta['loadavg_end'][0]:.1f} "
-        f"at end, total {meta['total_seconds']:.0f} s.",
+        f"{meta['date']}; {meta['cpu_count']} CPU cores (shared), load average "
+        f"{meta['loadavg_start'][0]:.1f} at start, {meta['loadavg_end'][0]:.1f} "
+        f"at end; torch threads {meta['torch_threads']} (torch default "
+        f"{meta['torch_default_threads']}); total {meta['total_seconds']:.0f} s.",
         "",
-        "## (a) Embeddings during GridSearchCV "
-        f"(n_estimators in {result['counts'][0]['grid'] if result['counts'] else ''}, "
-        "3-fold GroupKFold by debate)",
+        f"## (a) Embeddings during GridSearchCV (n_estimators in "
+        f"{counts[0]['grid']}, {counts[0]['folds']}-fold GroupKFold by debate)",
         "",
         "| backbone | backend | cache | pairs | unique texts | embedded "
-        "| max repeats | backbone calls | exactly once | seconds | peak RSS MB "
-        "| tracemalloc MB |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| max repeats | backbone calls | exactly once | seconds | peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in result["counts"]:
+    for r in counts:
         lines.append(
             f"| {r['model']} | {r['backend']} | {'on' if r['cache'] else 'off'} "
             f"| {r['n_pairs']} | {r['n_unique_texts']} | {r['n_embedded']} "
             f"| {r['max_repeats']} | {r['n_backbone_calls']} "
             f"| {'yes' if r['exactly_once'] else 'no'} | {r['seconds']:.1f} "
-            f"| {r['peak_rss_mb']:.0f} | {r.get('tracemalloc_peak_mb', '-')} |"
+            f"| {r['peak_rss_mb']:.0f} |"
         )
-    s = result["stages"]
     feats = s["features"]
     lines += [
         "",
@@ -519,24 +567,25 @@ def markdown(result):
         "",
         f"Features: {feats['description']} (computed in {feats['seconds']:.1f} s). "
         f"MLPReward(hidden_layer_sizes={tuple(s['mlp']['hidden_layer_sizes'])}, "
-        f"max_epochs={s['mlp']['max_epochs']}, batch_size={s['mlp']['batch_size']}), "
-        f"n_backfit={s['n_backfit']}, torch threads {s['torch_threads']} "
-        f"(torch default {s['torch_default_threads']}).",
+        f"max_epochs={s['mlp']['max_epochs']}, batch_size={s['mlp']['batch_size']}) "
+        f"members, n_backfit={s['n_backfit']}, torch threads {s['torch_threads']}.",
         "",
         "| stage | seconds | CPU seconds | member fits | epochs | s / epoch "
-        "| train error | peak RSS MB | tracemalloc MB |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| train error | peak RSS MB |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for st in s["stages"]:
         lines.append(
             f"| {st['stage']} | {st['seconds']:.1f} | {st['cpu_seconds']:.1f} "
             f"| {st['member_fits']} | {st['epochs']} | {st['seconds_per_epoch']:.2f} "
-            f"| {st['train_error']:.4f} | {st['peak_rss_mb']:.0f} "
-            f"| {st.get('tracemalloc_peak_mb', '-')} |"
+            f"| {st['train_error']:.4f} | {st['peak_rss_mb']:.0f} |"
         )
+    total = s["total"]
     lines += [
+        f"| all | {total['seconds']:.1f} | {total['cpu_seconds']:.1f} | | | | "
+        f"| {total['peak_rss_mb']:.0f} |",
         "",
-        "Epoch cost by torch thread count:",
+        "Epoch cost by torch thread count (one short fit each):",
         "",
         "| torch threads | s / epoch | pairs / s | CPU seconds |",
         "|---|---|---|---|",
@@ -546,18 +595,26 @@ def markdown(result):
             f"| {t['torch_threads']} | {t['seconds_per_epoch']:.2f} "
             f"| {t['pairs_per_second']:.0f} | {t['cpu_seconds']:.1f} |"
         )
-    mem = result["memory"]
     lines += [
         "",
         "## (c) Memory",
         "",
-        f"RSS after imports {mem['rss_after_imports_mb']:.0f} MB; process peak "
-        f"(ru_maxrss) {mem['process_max_rss_mb']:.0f} MB; tracemalloc "
-        f"{'on' if mem['tracemalloc'] else 'off'}. Per-phase peaks are in the "
-        "tables above (peak RSS reset at each phase start: "
-        f"{mem['peak_rss_scope']}).",
-        "",
+        f"RSS after imports and data loading {mem['rss_after_imports_mb']:.0f} MB; "
+        f"process peak (ru_maxrss) {mem['process_max_rss_mb']:.0f} MB. Peak RSS "
+        f"above is per run ({mem['peak_rss_scope']} scope).",
     ]
+    if mem["tracemalloc"]:
+        lines += [
+            "",
+            "| traced run | tracemalloc peak MB | peak RSS MB | seconds (traced) |",
+            "|---|---|---|---|",
+        ]
+        for r in mem["tracemalloc"]:
+            lines.append(
+                f"| {r['phase']} | {r['tracemalloc_peak_mb']:.1f} "
+                f"| {r['peak_rss_mb']:.0f} | {r['seconds']:.1f} |"
+            )
+    lines.append("")
     return "\n".join(lines)
 
 
@@ -613,22 +670,24 @@ def main(argv=None):
     start = time.perf_counter()
     loadavg_start = os.getloadavg()
 
-    import torch  # noqa: F401  (import cost kept out of the phases)
-    import transformers  # noqa: F401
+    import torch
+    import transformers  # noqa: F401  (import cost kept out of the phases)
 
+    args.default_threads = torch.get_num_threads()
+    if args.torch_threads:
+        torch.set_num_threads(args.torch_threads)
     data = load_data()
     rss_after_imports = (_status_kb("VmRSS") or 0) / 1024
-    if not args.no_tracemalloc:
-        tracemalloc.start()
     tmp = tempfile.mkdtemp(prefix="bench_text-")
     try:
-        counts = run_counts(data, size, args, tmp)
-        stages = run_stages(data, size, args, tmp)
+        counts, runs = run_counts(data, size, args, tmp)
+        stage_context, stages = run_stages(data, size, args, tmp)
+        traced = []
+        if not args.no_tracemalloc:
+            traced = memory_pass(runs, stage_context, size, args, tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    tracing = tracemalloc.is_tracing()
-    if tracing:
-        tracemalloc.stop()
+    torch.set_num_threads(args.default_threads)
 
     result = {
         "meta": {
@@ -637,10 +696,14 @@ def main(argv=None):
             "platform": platform.platform(),
             "cpu_count": os.cpu_count(),
             "versions": versions(),
-            "sizes": {k: (list(v) if isinstance(v, tuple) else v) for k, v in size.items()},
+            "sizes": {
+                k: (list(v) if isinstance(v, tuple) else v) for k, v in size.items()
+            },
+            "torch_threads": args.torch_threads or args.default_threads,
+            "torch_default_threads": args.default_threads,
             "minilm": minilm_reference(args.minilm) is not None,
-            "loadavg_start": list(loadavg_start),
-            "loadavg_end": list(os.getloadavg()),
+            "loadavg_start": [round(v, 2) for v in loadavg_start],
+            "loadavg_end": [round(v, 2) for v in os.getloadavg()],
             "total_seconds": round(time.perf_counter() - start, 1),
         },
         "counts": counts,
@@ -648,8 +711,8 @@ def main(argv=None):
         "memory": {
             "rss_after_imports_mb": round(rss_after_imports, 1),
             "process_max_rss_mb": round(_max_rss_mb(), 1),
-            "tracemalloc": tracing,
-            "peak_rss_scope": counts[0]["peak_rss_scope"] if counts else None,
+            "peak_rss_scope": counts[0]["peak_rss_scope"],
+            "tracemalloc": traced,
         },
     }
     result["exactly_once"] = all(r["exactly_once"] for r in counts if r["cache"])

@@ -5,29 +5,26 @@ import time
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ._base import BasePairEnsemble, _proba
 from ._compat import HasMethods, Interval, StrOptions, _fit_context
 from ._pairs import (
     check_sample_weight,
     encode_labels,
-    validate_items,
     validate_pairs,
 )
 from ._pruning import prune_mask
 from ._stages import (
     StagewiseFitter,
-    member_rewards,
     member_votes,
     weighted_error,
 )
-from .rewards import LinearReward
 
 
-class PairwiseCalibratedEnsemble(ClassifierMixin, BaseEstimator):
+class PairwiseCalibratedEnsemble(BasePairEnsemble):
     """Ensemble of reward functions calibrated to annotator disagreement.
 
     Learns ``k`` reward functions and weights on the simplex so that, for every
@@ -212,22 +209,6 @@ class PairwiseCalibratedEnsemble(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.input_tags.three_d_array = True
-        tags.input_tags.string = self._pair_input == "text"
-        tags.classifier_tags.multi_class = False
-        # The decision is antisymmetric in the two halves of a row, so generic
-        # (non-pair) classification data can be unlearnable; the accuracy
-        # checks on such data say nothing about pairwise calibration.
-        tags.classifier_tags.poor_score = True
-        return tags
-
-    @property
-    def _pair_input(self):
-        estimator = self.estimator if self.estimator is not None else LinearReward()
-        return getattr(estimator, "_pair_input", "numeric")
-
     # ----------------------------------------------------------------- fitting
 
     @_fit_context(prefer_skip_nested_validation=False)
@@ -358,7 +339,7 @@ class PairwiseCalibratedEnsemble(ClassifierMixin, BaseEstimator):
         return items_a, items_b, target, sample_weight
 
     def _reset(self):
-        self.estimator_ = LinearReward() if self.estimator is None else self.estimator
+        self.estimator_ = self._prototype()
         # One generator for the whole life of the model (as GradientBoosting
         # keeps for warm starts), so stage-by-stage fitting matches fit.
         self._rng = check_random_state(self.random_state)
@@ -493,7 +474,7 @@ class PairwiseCalibratedEnsemble(ClassifierMixin, BaseEstimator):
         if X is None:
             disagreement = self.member_disagreement_
         else:
-            votes = self._votes(X)
+            votes = self._pair_votes(X)[0]
             weights = check_sample_weight(sample_weight, votes.shape[0])
             share = votes @ self.estimator_weights_
             disagreement = np.average(
@@ -515,41 +496,6 @@ class PairwiseCalibratedEnsemble(ClassifierMixin, BaseEstimator):
 
     # -------------------------------------------------------------- predicting
 
-    def _votes(self, X):
-        check_is_fitted(self)
-        items_a, items_b = validate_pairs(
-            self, X, "no_validation", reset=False, pair_input=self._pair_input
-        )
-        return member_votes(self.estimators_, items_a, items_b, self.vote)
-
-    def predict_proba(self, X):
-        """Weighted share of members preferring A (column 1) and B (column 0).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_pairs, 2 * d) or (n_pairs, 2, d), or text
-
-        Returns
-        -------
-        proba : ndarray of shape (n_pairs, 2)
-        """
-        share = np.clip(self._votes(X) @ self.estimator_weights_, 0.0, 1.0)
-        return np.column_stack([1.0 - share, share])
-
-    def predict(self, X):
-        """``classes_[1]`` where the weighted majority prefers A, else ``classes_[0]``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_pairs, 2 * d) or (n_pairs, 2, d), or text
-
-        Returns
-        -------
-        labels : ndarray of shape (n_pairs,)
-        """
-        prefers_a = self.predict_proba(X)[:, 1] > 0.5
-        return self.classes_[prefers_a.astype(int)]
-
     def staged_predict_proba(self, X):
         """``predict_proba`` of the first ``j`` members, for ``j = 1..n_estimators_``.
 
@@ -566,52 +512,9 @@ class PairwiseCalibratedEnsemble(ClassifierMixin, BaseEstimator):
         proba : ndarray of shape (n_pairs, 2)
             A new array at every stage.
         """
-        votes = self._votes(X)
+        votes_a, votes_b = self._pair_votes(X)
         for j, weights in enumerate(self._staged_weights, start=1):
-            share = np.clip(votes[:, :j] @ weights, 0.0, 1.0)
-            yield np.column_stack([1.0 - share, share])
-
-    def score(self, X, y, sample_weight=None):
-        """Negative pairwise calibration error (higher is better).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_pairs, 2 * d) or (n_pairs, 2, d), or text
-        y : array-like of shape (n_pairs,)
-            Soft labels, or the label values seen in fit.
-        sample_weight : array-like of shape (n_pairs,), default=None
-
-        Returns
-        -------
-        score : float
-            ``-calibration_error(y, predict_proba(X)[:, 1])``.
-        """
-        share = self.predict_proba(X)[:, 1]
-        target, _ = encode_labels(y, self.classes_)
-        if target.shape[0] != share.shape[0]:
-            raise ValueError(
-                f"y has {target.shape[0]} entries but X has {share.shape[0]} pairs."
-            )
-        weights = check_sample_weight(sample_weight, target.shape[0])
-        return -weighted_error(share, target, weights)
-
-    def rewards(self, items):
-        """Per-member rewards of items, for steering a policy by member.
-
-        Parameters
-        ----------
-        items : array-like of shape (n_items, d), or (n_items, 2) text rows
-            Item features (one half of a flat pair row), or
-            ``(prompt, response)`` rows for text reward learners.
-
-        Returns
-        -------
-        rewards : ndarray of shape (n_items, n_estimators_)
-            Column ``j`` is member ``j``'s reward; its weight is
-            ``estimator_weights_[j]``.
-        """
-        check_is_fitted(self)
-        return member_rewards(self.estimators_, validate_items(self, items))
+            yield _proba(votes_a[:, :j], votes_b[:, :j], weights)
 
 
 def _renormalise(weights):

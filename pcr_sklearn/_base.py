@@ -1,0 +1,146 @@
+"""What every weighted ensemble of reward members shares: pairs in, votes out.
+
+:class:`~pcr_sklearn.PairwiseCalibratedEnsemble` and the baselines all end up
+as fitted reward learners (``estimators_``) with weights on the simplex
+(``estimator_weights_``) and a ``vote`` mode, so prediction, scoring, per-member
+rewards and tags are written once here and mean the same thing everywhere.
+"""
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.utils.validation import check_is_fitted
+
+from ._pairs import (
+    check_sample_weight,
+    encode_labels,
+    pair_votes,
+    validate_items,
+    validate_pairs,
+)
+from ._stages import member_rewards, weighted_error
+from .rewards import LinearReward
+
+
+class BasePairEnsemble(ClassifierMixin, BaseEstimator):
+    """Prediction API of a weighted ensemble of reward learners.
+
+    Subclasses have ``estimator`` and ``vote`` parameters and set
+    ``estimators_``, ``estimator_weights_`` and ``classes_`` when fitted.
+    """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.input_tags.string = self._pair_input == "text"
+        tags.classifier_tags.multi_class = False
+        # The decision is antisymmetric in the two halves of a row, so generic
+        # (non-pair) classification data can be unlearnable; the accuracy
+        # checks on such data say nothing about pairwise calibration.
+        tags.classifier_tags.poor_score = True
+        return tags
+
+    def _prototype(self):
+        return LinearReward() if self.estimator is None else self.estimator
+
+    @property
+    def _pair_input(self):
+        return getattr(self._prototype(), "_pair_input", "numeric")
+
+    def _pair_votes(self, X):
+        """Member votes for A and for B, each computed from its own side.
+
+        ``1 - votes_a`` would lose all relative precision where a sharp soft
+        vote is near-certain; evaluating B's side directly keeps
+        ``predict_proba`` of swapped pairs exactly the reversed columns.
+        """
+        check_is_fitted(self)
+        items_a, items_b = validate_pairs(
+            self, X, "no_validation", reset=False, pair_input=self._pair_input
+        )
+        rewards_a = member_rewards(self.estimators_, items_a)
+        rewards_b = member_rewards(self.estimators_, items_b)
+        return (
+            pair_votes(rewards_a, rewards_b, self.vote),
+            pair_votes(rewards_b, rewards_a, self.vote),
+        )
+
+    def predict_proba(self, X):
+        """Weighted share of members preferring A (column 1) and B (column 0).
+
+        With ``vote="hard"`` members vote ``1[r_j(A) > r_j(B)]`` (1/2 on ties),
+        with ``vote="soft"`` they vote ``sigmoid(r_j(A) - r_j(B))``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_pairs, 2 * d) or (n_pairs, 2, d), or text
+            Pairs: flat ``[A | B]`` features, stacked features, or
+            ``(prompt, response_a, response_b)`` rows for text reward learners.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_pairs, 2)
+        """
+        votes_a, votes_b = self._pair_votes(X)
+        return _proba(votes_a, votes_b, self.estimator_weights_)
+
+    def predict(self, X):
+        """``classes_[1]`` where the weighted majority prefers A, else ``classes_[0]``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_pairs, 2 * d) or (n_pairs, 2, d), or text
+
+        Returns
+        -------
+        labels : ndarray of shape (n_pairs,)
+        """
+        prefers_a = self.predict_proba(X)[:, 1] > 0.5
+        return self.classes_[prefers_a.astype(int)]
+
+    def score(self, X, y, sample_weight=None):
+        """Negative pairwise calibration error (higher is better).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_pairs, 2 * d) or (n_pairs, 2, d), or text
+        y : array-like of shape (n_pairs,)
+            Soft labels, or the label values seen in fit.
+        sample_weight : array-like of shape (n_pairs,), default=None
+
+        Returns
+        -------
+        score : float
+            ``-calibration_error(y, predict_proba(X)[:, 1])``.
+        """
+        share = self.predict_proba(X)[:, 1]
+        target, _ = encode_labels(y, self.classes_)
+        if target.shape[0] != share.shape[0]:
+            raise ValueError(
+                f"y has {target.shape[0]} entries but X has {share.shape[0]} pairs."
+            )
+        weights = check_sample_weight(sample_weight, target.shape[0])
+        return -weighted_error(share, target, weights)
+
+    def rewards(self, items):
+        """Per-member rewards of items, for steering a policy by member.
+
+        Parameters
+        ----------
+        items : array-like of shape (n_items, d), or (n_items, 2) text rows
+            Item features (one half of a flat pair row), or
+            ``(prompt, response)`` rows for text reward learners.
+
+        Returns
+        -------
+        rewards : ndarray of shape (n_items, n_estimators_)
+            Column ``j`` is member ``j``'s reward; its weight is
+            ``estimator_weights_[j]``.
+        """
+        check_is_fitted(self)
+        return member_rewards(self.estimators_, validate_items(self, items))
+
+
+def _proba(votes_a, votes_b, weights):
+    share_a = np.clip(votes_a @ weights, 0.0, 1.0)
+    share_b = np.clip(votes_b @ weights, 0.0, 1.0)
+    return np.column_stack([share_b, share_a])
