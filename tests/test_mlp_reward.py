@@ -362,7 +362,7 @@ def test_ensemble_of_mlp_rewards_is_deterministic_and_pickles():
 
     def make():
         return ensemble_module.PairwiseCalibratedEnsemble(
-            _fast(hidden_layer_sizes=(8,), max_epochs=15),
+            _fast(hidden_layer_sizes=(8,), max_epochs=60),
             n_estimators=2,
             random_state=0,
         )
@@ -374,4 +374,6 @@ def test_ensemble_of_mlp_rewards_is_deterministic_and_pickles():
     restored = pickle.loads(pickle.dumps(one))
     np.testing.assert_array_equal(restored.predict_proba(X), one.predict_proba(X))
     floor = np.mean(np.minimum(p, 1 - p) ** 2)
-    assert -one.score(X, p) < floor
+    # Two members can represent the two groups; one reward cannot beat the
+    # floor (measured 0.34-0.44 x floor over seeds 0-2 with 60 epochs).
+    assert -one.score(X, p) < 0.7 * floor
