@@ -154,7 +154,7 @@ def load_data():
 
 
 def subset(data, n_pairs, seed):
-    """Random pairs (sorted), as (X DataFrame, y, groups by debate)."""
+    """Random pairs (sorted): X (DataFrame), y, debate ids, sample weights."""
     n = len(data.target)
     if n_pairs is None or n_pairs >= n:
         idx = np.arange(n)
@@ -403,7 +403,12 @@ def run_stages(data, size, args, tmp):
         device="cpu",
     )
 
-    # Epoch cost per torch thread count: one short fit each (setup included).
+    # Epoch cost per torch thread count: one short fit each (setup included),
+    # after an untimed warm-up fit (first torch calls initialise and allocate).
+    warm = slice(0, min(n_pairs, 2048))
+    TimedMLPReward(**dict(mlp_params, max_epochs=1), random_state=0).fit(
+        features[warm, :item_dim], features[warm, item_dim:], y[warm], weight[warm]
+    )
     thread_runs = []
     for n_threads in sorted({1, default_threads, threads}):
         torch.set_num_threads(n_threads)
@@ -606,7 +611,8 @@ def markdown(result):
         "",
         f"RSS after imports and data loading {mem['rss_after_imports_mb']:.0f} MB; "
         f"process peak (ru_maxrss) {mem['process_max_rss_mb']:.0f} MB. Peak RSS "
-        f"above is per run ({mem['peak_rss_scope']} scope).",
+        f"above is per run ({mem['peak_rss_scope']} scope, VmHWM; the two kernel "
+        "counters differ slightly).",
     ]
     if mem["tracemalloc"]:
         lines += [
@@ -706,7 +712,7 @@ def main(argv=None):
             },
             "torch_threads": args.torch_threads or args.default_threads,
             "torch_default_threads": args.default_threads,
-            "minilm": minilm_reference(args.minilm) is not None,
+            "minilm": (minilm_reference(args.minilm) or (None, None))[1],
             "loadavg_start": [round(v, 2) for v in loadavg_start],
             "loadavg_end": [round(v, 2) for v in os.getloadavg()],
             "total_seconds": round(time.perf_counter() - start, 1),
