@@ -7,6 +7,8 @@ public estimator owns validation, early stopping and attributes; this module
 only knows the training data and the members.
 """
 
+import copy
+
 import numpy as np
 from sklearn.base import clone
 
@@ -14,6 +16,9 @@ from ._pairs import pair_votes
 from ._simplex import simplex_least_squares
 
 _MAX_SEED = np.iinfo(np.int32).max
+# Backfitting stops once a pass lowers the training error by less than this
+# fraction.
+_BACKFIT_RTOL = 1e-3
 
 
 def member_rewards(members, items):
@@ -106,12 +111,37 @@ class StagewiseFitter:
         )
 
     def add_stage(self):
-        """Fit one new member, re-optimise weights, backfit; return the error."""
+        """Fit one new member, re-optimise weights, backfit; return the error.
+
+        With ``objective="auto"`` the stage is grown twice, from a
+        ``"weighted"`` and from a ``"shared"`` newcomer, and the one with the
+        lower training error after backfitting is kept.
+        """
         m = len(self.members)
         # The newcomer's weight is unknown until the simplex step: "weighted"
         # linearises at zero weight, "shared" presumes an equal share 1/(m+1)
         # (the others shrink to make room); a first member takes it all.
-        share = 1.0 if not m else (1.0 / (m + 1) if self.objective == "shared" else 0.0)
+        if not m:
+            shares = [1.0]
+        else:
+            shares = {
+                "residual": [0.0],
+                "weighted": [0.0],
+                "shared": [1.0 / (m + 1)],
+                "auto": [0.0, 1.0 / (m + 1)],
+            }[self.objective]
+        start = (list(self.members), self.votes, self.weights)
+        best = None
+        for share in shares:
+            self.members, self.votes, self.weights = list(start[0]), *start[1:]
+            error = self._grow(share)
+            if best is None or error < best[0]:
+                best = (error, self.members, self.votes, self.weights)
+        error, self.members, self.votes, self.weights = best
+        return error
+
+    def _grow(self, share):
+        """Add a newcomer presumed to take ``share``, then backfit."""
         partial = (1.0 - share) * (self.votes @ self.weights)
         member, votes = self._fit_member(partial, share)
         self.members.append(member)
@@ -121,12 +151,12 @@ class StagewiseFitter:
         )
         error = self.error
         for _ in range(self.n_backfit):
-            changed = False
+            before = error
             for j in range(len(self.members)):
-                error, accepted = self._backfit(j, error)
-                changed |= accepted
-            if not changed:
-                # A pass that kept every member leaves the next pass identical.
+                error = self._backfit(j, error)
+            if before - error <= _BACKFIT_RTOL * before:
+                # Passes that no longer move the error are not worth their fits
+                # (and one that kept every member would repeat itself).
                 break
         return error
 
@@ -142,10 +172,12 @@ class StagewiseFitter:
     def _backfit(self, j, error):
         """Re-fit member ``j`` against the others; keep it if error does not rise.
 
-        Returns the training error and whether the re-fit was kept.
+        Returns the training error afterwards.
         """
         partial = self.votes @ self.weights - self.weights[j] * self.votes[:, j]
-        member, votes = self._fit_member(partial, self.weights[j])
+        member, votes = self._fit_member(
+            partial, self.weights[j], previous=self.members[j]
+        )
         trial_votes = self.votes.copy()
         trial_votes[:, j] = votes
         trial_weights = simplex_least_squares(
@@ -158,10 +190,10 @@ class StagewiseFitter:
             self.members[j] = member
             self.votes = trial_votes
             self.weights = trial_weights
-            return trial_error, True
-        return error, False
+            return trial_error
+        return error
 
-    def _fit_member(self, partial, member_weight):
+    def _fit_member(self, partial, member_weight, previous=None):
         """Fit a member that is to carry ``member_weight`` next to ``partial``.
 
         ``partial`` is the other members' weighted vote. ``"residual"`` (the
@@ -184,20 +216,30 @@ class StagewiseFitter:
                 # Already calibrated: nothing to gain, fit a plain soft-label
                 # member (its weight will be whatever the simplex step finds).
                 target, weight = self.target, self.sample_weight
-        member = _seeded_clone(self.estimator, seed)
+        member = _seeded_clone(self.estimator, seed, previous=previous)
         member.fit(self.items_a, self.items_b, target, weight, loss=loss)
+        if previous is not None and "warm_start" in previous.get_params():
+            member.set_params(warm_start=previous.get_params()["warm_start"])
         votes = member_votes([member], self.items_a, self.items_b, self.vote)[:, 0]
         return member, votes
 
 
-def _seeded_clone(estimator, seed):
-    """Clone ``estimator`` with every ``random_state`` parameter set to ``seed``."""
-    member = clone(estimator)
+def _seeded_clone(estimator, seed, previous=None):
+    """Clone ``estimator`` with every ``random_state`` parameter set to ``seed``.
+
+    Given the ``previous`` fit of a member being re-fitted, and a learner
+    with a ``warm_start`` parameter, copy that fit instead and switch warm
+    start on: the re-fit starts where the old solution was.
+    """
+    warm = previous is not None and "warm_start" in previous.get_params()
+    member = copy.deepcopy(previous) if warm else clone(estimator)
     params = {
         key: seed
         for key in member.get_params(deep=True)
         if key == "random_state" or key.endswith("__random_state")
     }
+    if warm:
+        params["warm_start"] = True
     if params:
         member.set_params(**params)
     return member

@@ -35,16 +35,34 @@ def write_pairs(path, n=120, seed=0, labels=True):
 def test_fit_evaluate_predict_round_trip(tmp_path, capsys):
     data = write_pairs(tmp_path / "train.jsonl")
     model = tmp_path / "model.joblib"
-    assert main(["fit", str(data), "--out", str(model), "--n-estimators", "2",
-                 "--n-components", "8"]) == 0
+    assert (
+        main(
+            [
+                "fit",
+                str(data),
+                "--out",
+                str(model),
+                "--n-estimators",
+                "2",
+                "--n-components",
+                "8",
+            ]
+        )
+        == 0
+    )
     assert model.exists()
     assert "fitted 2 members" in capsys.readouterr().out
-    assert main(["evaluate", str(model), str(write_pairs(tmp_path / "t.jsonl", seed=1))]) == 0
+    assert (
+        main(["evaluate", str(model), str(write_pairs(tmp_path / "t.jsonl", seed=1))])
+        == 0
+    )
     out = capsys.readouterr().out
     assert "calibration error" in out and "single-reward floor" in out
     unlabelled = write_pairs(tmp_path / "new.jsonl", n=5, labels=False)
     predictions = tmp_path / "p.csv"
-    assert main(["predict", str(model), str(unlabelled), "--out", str(predictions)]) == 0
+    assert (
+        main(["predict", str(model), str(unlabelled), "--out", str(predictions)]) == 0
+    )
     lines = predictions.read_text().splitlines()
     assert lines[0] == "line,p_a,prefers_a" and len(lines) == 6
     p = np.array([float(line.split(",")[1]) for line in lines[1:]])
@@ -54,8 +72,10 @@ def test_fit_evaluate_predict_round_trip(tmp_path, capsys):
 @pytest.mark.parametrize(
     "content, message",
     [
-        ('{"prompt": "q", "response_a": "x", "response_b": "y", "label": 1.5}\n',
-         "line 1"),
+        (
+            '{"prompt": "q", "response_a": "x", "response_b": "y", "label": 1.5}\n',
+            "line 1",
+        ),
         ('{"prompt": "q", "response_a": "x", "label": 0.5}\n', "response_b"),
         ("", "empty"),
     ],
@@ -73,17 +93,35 @@ def test_missing_model_and_bad_featurizer(tmp_path, capsys):
     data = write_pairs(tmp_path / "d.jsonl", n=20)
     assert main(["evaluate", str(tmp_path / "none.joblib"), str(data)]) == 2
     assert "model file not found" in capsys.readouterr().err
-    assert main(["fit", str(data), "--out", str(tmp_path / "m"), "--featurizer",
-                 "word2vec"]) == 2
+    assert (
+        main(
+            ["fit", str(data), "--out", str(tmp_path / "m"), "--featurizer", "word2vec"]
+        )
+        == 2
+    )
     assert "--featurizer must be" in capsys.readouterr().err
 
 
 def test_demo_quick(tmp_path):
     # Through the real console entry (python -m) to check the packaging too.
     result = subprocess.run(
-        [sys.executable, "-m", "pcr_sklearn", "demo", "--n-pairs", "1500",
-         "--max-estimators", "2", "--n-folds", "2", "--out-dir", str(tmp_path)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pcr_sklearn",
+            "demo",
+            "--n-pairs",
+            "1500",
+            "--max-estimators",
+            "2",
+            "--n-folds",
+            "2",
+            "--out-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr
     assert "ensemble, k=2" in result.stdout

@@ -356,3 +356,26 @@ def test_warm_start_can_switch_early_stopping_on():
     assert len(est.validation_score_) >= est.n_estimators_ - 2
     est.set_params(warm_start=False, early_stopping=False).fit(X, y)
     assert not hasattr(est, "validation_score_")
+
+
+def test_auto_objective_keeps_the_better_of_weighted_and_shared():
+    X, y, _ = mixture(n_pairs=500)
+    errors = {
+        objective: PairwiseCalibratedEnsemble(
+            n_estimators=2, objective=objective, random_state=0
+        )
+        .fit(X, y)
+        .train_score_
+        for objective in ("auto", "weighted", "shared")
+    }
+    # Stage 1 is the same for all; stage 2 of "auto" is the better candidate.
+    assert errors["auto"][0] == errors["weighted"][0] == errors["shared"][0]
+    assert errors["auto"][1] == pytest.approx(
+        min(errors["weighted"][1], errors["shared"][1])
+    )
+
+
+def test_backfitting_warm_starts_linear_members_without_changing_their_params():
+    X, y, _ = mixture()
+    est = PairwiseCalibratedEnsemble(n_estimators=3, random_state=0).fit(X, y)
+    assert all(member.warm_start is False for member in est.estimators_)

@@ -85,3 +85,14 @@ def test_rewards_many_equals_one_by_one():
     assert_allclose(stacked, np.column_stack([m.reward(a) for m in members]))
     with pytest.raises(ValueError, match=r"shape \(n_items, 3\)"):
         members[0].reward(a[:, :2])
+
+
+def test_warm_start_reaches_the_same_optimum_in_fewer_iterations():
+    rng = np.random.RandomState(0)
+    a, b = rng.normal(size=(300, 4)), rng.normal(size=(300, 4))
+    target = ((a - b) @ [1.0, -1.0, 0.5, 0.0] > 0).astype(float)
+    cold = LinearReward(tol=1e-9).fit(a, b, target)
+    warm = LinearReward(tol=1e-9).fit(a, b, target)
+    warm.set_params(warm_start=True).fit(a, b, target)
+    assert_allclose(warm.coef_, cold.coef_, rtol=1e-5, atol=1e-7)
+    assert warm.n_iter_ < cold.n_iter_

@@ -29,6 +29,10 @@ class LinearReward(BaseReward):
         Maximum number of L-BFGS iterations.
     tol : float, default=1e-6
         L-BFGS stops when the largest gradient entry falls below ``tol``.
+    warm_start : bool, default=False
+        Start from the fitted ``coef_`` instead of zero when refitting. The
+        ensemble uses it to re-fit a member during backfitting, where the new
+        solution is close to the old one.
 
     Attributes
     ----------
@@ -59,12 +63,14 @@ class LinearReward(BaseReward):
         "alpha": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
+        "warm_start": ["boolean"],
     }
 
-    def __init__(self, *, alpha=1e-3, max_iter=200, tol=1e-6):
+    def __init__(self, *, alpha=1e-3, max_iter=200, tol=1e-6, warm_start=False):
         self.alpha = alpha
         self.max_iter = max_iter
         self.tol = tol
+        self.warm_start = warm_start
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, items_a, items_b, target, sample_weight=None, *, loss="log"):
@@ -101,9 +107,12 @@ class LinearReward(BaseReward):
         # All-zero weights leave only the penalty, whose minimiser is zero.
         scaled_weight = sample_weight / total if total > 0 else sample_weight
         objective = _log_loss if loss == "log" else _squared_loss
+        start = np.zeros(diff.shape[1])
+        if self.warm_start and getattr(self, "coef_", start).shape == start.shape:
+            start = self.coef_
         result = minimize(
             objective,
-            np.zeros(diff.shape[1]),
+            start,
             args=(diff, target, scaled_weight, self.alpha),
             jac=True,
             method="L-BFGS-B",
