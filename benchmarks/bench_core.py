@@ -52,6 +52,12 @@ def timed(func, repeats=1):
     return best, out
 
 
+def time_predict(model, n_pairs, n_features, repeats):
+    X, _ = make_data(n_pairs, n_features, seed=1)
+    model.predict_proba(X[:1000])  # warm caches and BLAS threads
+    return timed(lambda: model.predict_proba(X), repeats)[0]
+
+
 def peak_traced(func):
     tracemalloc.start()
     func()
@@ -73,7 +79,7 @@ def main(argv=None):
     d = n_features
 
     def plain_fits():
-        for seed in range(k):
+        for _ in range(k):
             LinearReward().fit(X[:, :d], X[:, d:], y)
 
     def fsam(**params):
@@ -85,10 +91,7 @@ def main(argv=None):
     fsam_time, model = timed(lambda: fsam(n_backfit=0), repeats)
     default_time, default_model = timed(fsam, 1)
 
-    X_big, _ = make_data(n_predict, n_features, seed=1)
-    model.predict_proba(X_big[:1000])  # warm caches and BLAS threads
-    predict_time, _ = timed(lambda: model.predict_proba(X_big), repeats)
-    del X_big
+    predict_time = time_predict(model, n_predict, n_features, repeats)
 
     fit_peak = peak_traced(lambda: fsam(n_backfit=0))
     result = {
