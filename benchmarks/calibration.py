@@ -42,8 +42,8 @@ Methods (linear members, ``random_state`` = ``--random-state``):
 * ``pce_fsam``: the paper's FSAM, ``objective="residual", n_backfit=0``;
 * ``pce_shared``: ``objective="shared"``;
 * baselines ``SoftBradleyTerry``, ``MajorityVoteBradleyTerry``,
-  ``BaggedRewardEnsemble(n_estimators=4)`` and
-  ``MixtureBradleyTerry(n_components=4)``, each read twice from the same fit
+  ``BaggedRewardEnsemble`` and ``MixtureBradleyTerry`` (size 4 unless
+  searched, see below), each read twice from the same fit
   (``set_params(vote="hard" / "soft")``).
 
 ``k`` of the four ensemble variants is chosen on the training part by an
@@ -58,11 +58,12 @@ equal up to 1e-15), so one k=8 run per inner fold yields all four candidates
 and one per outer split yields the refitted model at the chosen k. The
 selection is still done by inner cross-validation only; ``--check-gridsearch``
 runs ``GridSearchCV`` itself for ``pce_default`` on the first split and checks
-that it agrees (the quick run does this by default). Baselines use the fixed
-sizes above unless ``--inner-cv all`` also searches their ``n_estimators`` /
-``n_components`` (per output: hard and soft are selected separately); the
-default ``--inner-cv ensembles`` keeps the full run within ~25 minutes on 2
-shared cores.
+that it agrees (the quick run does this by default). The two baselines with
+a size, ``BaggedRewardEnsemble`` (``n_estimators``) and
+``MixtureBradleyTerry`` (``n_components``), get the same inner search with
+``GridSearchCV`` itself, once per output (hard and soft are selected
+separately, from the same fits); ``--inner-cv ensembles`` restricts the search
+to the four ensemble variants and keeps the baselines at size 4.
 
 Reported per method and output: held-out calibration error, its ratio to the
 single-reward floor of the same held-out pairs, the constant-0.5 error (per
@@ -198,10 +199,11 @@ def _parser():
     )
     parser.add_argument(
         "--inner-cv",
-        choices=("ensembles", "all"),
-        default="ensembles",
-        help="search k for the four ensemble variants only (default), or also "
-        "for BaggedRewardEnsemble / MixtureBradleyTerry",
+        choices=("all", "ensembles"),
+        default="all",
+        help="search k for the four ensemble variants and for "
+        "BaggedRewardEnsemble / MixtureBradleyTerry (default), or for the "
+        "ensemble variants only (baselines at size 4)",
     )
     parser.add_argument(
         "--check-gridsearch",
@@ -657,7 +659,7 @@ def _markdown(result):
     lines = [
         "# Calibration benchmark: argument data (UKPConvArg1)",
         "",
-        f"`python benchmarks/calibration.py{' --quick' if meta['quick'] else ''}` "
+        f"`python benchmarks/calibration.py{''.join(' ' + a for a in meta['argv'])}` "
         f"-- {meta['n_pairs']:,} pairs, wall time {meta['wall_time_s']:.0f} s on "
         f"{meta['cpu_count']} CPUs (load average {meta['load_average_start']} at "
         f"start, {meta['load_average_end']} at end), {meta['n_jobs']} worker(s).",
@@ -669,7 +671,7 @@ def _markdown(result):
         f"k: chosen by inner GroupKFold({meta['inner_folds']}) search over "
         f"n_estimators in {list(meta['grid'])} on the training part (groups = "
         "debates), one value per outer split; baselines searched: "
-        f"{'yes' if meta['inner_cv'] == 'all' else 'no (fixed k=4)'}. "
+        f"{'yes' if meta['inner_cv'] == 'all' else 'no (size 4)'}. "
         "tau: mean Kendall tau between members' rewards on held-out texts. "
         "fit s: refit at the chosen k (sum over outer splits); search s: inner "
         "search.",
@@ -683,6 +685,7 @@ def _markdown(result):
             f"{check['same_choice']}.",
             "",
         ]
+    lines += _summary(result) + ["## Targets (issue 6)", ""] + _target_lines(result)
     for protocol, pres in result["protocols"].items():
         lines += [f"## {PROTOCOL_LABELS[protocol]}", ""]
         if "leakage" in pres:
@@ -766,14 +769,56 @@ def _markdown(result):
                         + " |"
                     )
             lines.append("")
-    lines += ["## Targets (issue 6)", ""]
-    for t in result["targets"]:
-        lines.append(
-            f"- target: {t['target']} -- measured: {t['measured']} -- "
-            f"{'MET' if t['met'] else 'MISSED'} ({t['gap']})"
-        )
-    lines.append("")
     return "\n".join(lines)
+
+
+def _target_lines(result):
+    lines = [
+        f"- target: {t['target']} -- measured: {t['measured']} -- "
+        f"{'MET' if t['met'] else 'MISSED'} ({t['gap']})"
+        for t in result["targets"]
+    ]
+    return lines + [""]
+
+
+def _summary(result):
+    """One table: held-out error / floor of every method, protocol, features."""
+    columns = [
+        (protocol, feat, res)
+        for protocol, pres in result["protocols"].items()
+        for feat, res in pres["features"].items()
+        if "methods" in res
+    ]
+    if not columns:
+        return []
+    short = {"heldout_pairs": "pairs", "heldout_debates": "debates"}
+    lines = [
+        "## Summary: held-out error / single-reward floor",
+        "",
+        "| method | output | "
+        + " | ".join(f"{short[p]}, {f}" for p, f, _ in columns)
+        + " |",
+        "|---|---|" + "---|" * len(columns),
+    ]
+    first = columns[0][2]["methods"]
+    for method, entry in first.items():
+        for output in entry["outputs"]:
+            cells = [
+                f"{res['methods'][method]['outputs'][output]['ratio_to_floor']:.3f}"
+                for _, _, res in columns
+            ]
+            lines.append(f"| {entry['label']} | {output} | " + " | ".join(cells) + " |")
+    lines.append(
+        "| constant 0.5 | - | "
+        + " | ".join(f"{res['constant'] / res['floor']:.3f}" for _, _, res in columns)
+        + " |"
+    )
+    lines.append(
+        "| (floor) | - | "
+        + " | ".join(f"{res['floor']:.4f}" for _, _, res in columns)
+        + " |"
+    )
+    return lines + [""]
 
 
 # ---------------------------------------------------------------------- main
@@ -902,6 +947,7 @@ def main(argv=None):
     result = {
         "meta": {
             "quick": bool(args.quick),
+            "argv": sys.argv[1:] if argv is None else list(argv),
             "versions": _versions(),
             "pcr_sklearn": pcr_sklearn.__version__,
             "sklearn": sklearn.__version__,

@@ -33,9 +33,10 @@ Variants (``objective``, ``n_backfit``):
 
 * ``paper``: ``"residual"``, 0 -- the paper's FSAM.
 * ``weighted``: ``"weighted"``, 0 -- our stage objective, no backfitting.
-* ``default``: the estimator's defaults (``"weighted"``, 1).
+* ``weighted-bf1``: ``"weighted"``, 1 -- the previous default.
+* ``default``: the estimator's defaults (``"auto"``, 5).
 * ``shared-bf5``: ``"shared"``, 5.
-* ``weighted-bf5`` (target run only): ``"weighted"``, 5 -- the default
+* ``weighted-bf5`` (target run only): ``"weighted"``, 5 -- the weighted
   objective with more backfitting.
 
 Noise: ``--temperature`` (default 0.5) is the Bradley-Terry temperature in
@@ -95,6 +96,7 @@ from pcr_sklearn.recovery import (  # noqa: E402
 VARIANTS = {
     "paper": {"objective": "residual", "n_backfit": 0},
     "weighted": {"objective": "weighted", "n_backfit": 0},
+    "weighted-bf1": {"objective": "weighted", "n_backfit": 1},
     "default": {},
     "shared-bf5": {"objective": "shared", "n_backfit": 5},
 }
