@@ -178,7 +178,8 @@ def _check_text_items(items, name="items"):
             f"pairs, got shape {array.shape}."
         )
     out = []
-    for row, (prompt, response) in enumerate(array):
+    # ``tolist``: iterating the object array itself makes one array per row.
+    for row, (prompt, response) in enumerate(array.tolist()):
         if prompt is None or (isinstance(prompt, float) and math.isnan(prompt)):
             prompt = ""
         if not isinstance(prompt, str):
@@ -226,7 +227,8 @@ def _tokenize(tokenizer, texts, max_length):
     (``tokenizer(prompt, response)``: ``[CLS] prompt [SEP] response [SEP]`` with
     segment ids for BERT-like models, the model's own pair template otherwise),
     truncated longest-first to ``max_length`` tokens. Texts without a prompt are
-    encoded alone.
+    encoded alone. Returns one ``(int32 ids, int8 types or None)`` pair of
+    arrays per text.
     """
     out = [None] * len(texts)
     paired = [i for i, (p, _) in enumerate(texts) if p]
@@ -235,19 +237,27 @@ def _tokenize(tokenizer, texts, max_length):
         if not rows:
             continue
         responses = [texts[i][1] for i in rows]
+        # One call per group (the fast tokenizers batch it in Rust); the
+        # attention mask is all ones here (no padding), so it is not built.
+        options = dict(
+            truncation=True, max_length=max_length, return_attention_mask=False
+        )
         if with_prompt:
             prompts = [texts[i][0] for i in rows]
-            encoded = tokenizer(
-                prompts, responses, truncation=True, max_length=max_length
-            )
+            encoded = tokenizer(prompts, responses, **options)
         else:
-            encoded = tokenizer(responses, truncation=True, max_length=max_length)
+            encoded = tokenizer(responses, **options)
+        ids = encoded["input_ids"]
         types = encoded.get("token_type_ids")
-        for j, i in enumerate(rows):
-            out[i] = (
-                list(encoded["input_ids"][j]),
-                None if types is None else list(types[j]),
-            )
+        if types is None:
+            for j, i in enumerate(rows):
+                out[i] = (np.asarray(ids[j], dtype=np.int32), None)
+        else:
+            for j, i in enumerate(rows):
+                out[i] = (
+                    np.asarray(ids[j], dtype=np.int32),
+                    np.asarray(types[j], dtype=np.int8),
+                )
     return out
 
 
@@ -259,13 +269,6 @@ def _cached_tokens(rt, texts, digests):
     missing = [i for i, value in enumerate(out) if value is None]
     if missing:
         computed = _tokenize(rt.tokenizer, [texts[i] for i in missing], rt.max_length)
-        computed = [
-            (
-                np.asarray(ids, dtype=np.int32),
-                None if types is None else np.asarray(types, dtype=np.int8),
-            )
-            for ids, types in computed
-        ]
         with _TOKENS_LOCK:
             for i, value in zip(missing, computed, strict=True):
                 out[i] = value
@@ -283,19 +286,19 @@ def _pad_batch(torch, tokens, pad_id, device):
     padding shifts positions in some decoder models); the cached states of
     ``"last-n"`` rely on that.
     """
-    length = max(len(ids) for ids, _ in tokens)
-    ids = torch.full((len(tokens), length), int(pad_id), dtype=torch.long)
-    mask = torch.zeros((len(tokens), length), dtype=torch.long)
-    has_types = tokens[0][1] is not None
-    types = torch.zeros((len(tokens), length), dtype=torch.long) if has_types else None
-    for row, (row_ids, row_types) in enumerate(tokens):
-        ids[row, : len(row_ids)] = torch.as_tensor(row_ids, dtype=torch.long)
-        mask[row, : len(row_ids)] = 1
-        if has_types:
-            types[row, : len(row_ids)] = torch.as_tensor(row_types, dtype=torch.long)
-    batch = {"input_ids": ids.to(device), "attention_mask": mask.to(device)}
-    if has_types:
-        batch["token_type_ids"] = types.to(device)
+    lengths = np.fromiter((len(ids) for ids, _ in tokens), np.int64, len(tokens))
+    real = np.arange(lengths.max()) < lengths[:, None]
+    # Boolean-mask assignment fills row by row, in the order of the concatenation.
+    ids = np.full(real.shape, int(pad_id), dtype=np.int64)
+    ids[real] = np.concatenate([row_ids for row_ids, _ in tokens])
+    batch = {
+        "input_ids": torch.from_numpy(ids).to(device),
+        "attention_mask": torch.from_numpy(real.astype(np.int64)).to(device),
+    }
+    if tokens[0][1] is not None:
+        types = np.zeros(real.shape, dtype=np.int64)
+        types[real] = np.concatenate([row_types for _, row_types in tokens])
+        batch["token_type_ids"] = torch.from_numpy(types).to(device)
     return batch
 
 
@@ -796,9 +799,9 @@ class TransformerReward(BaseReward):
                             batch["attention_mask"],
                             self.pooling,
                         )
-                        vectors = vectors.cpu()
-                        for j, i in enumerate(idx):
-                            pooled[i] = vectors[j]
+                        # One copy per batch; the per-text rows are views.
+                        for i, row in zip(idx, vectors.cpu().unbind(0), strict=True):
+                            pooled[i] = row
                     else:
                         states = box.pop("hidden").detach().cpu()
                         for j, i in enumerate(idx):
@@ -894,12 +897,9 @@ class TransformerReward(BaseReward):
         batch = _pad_batch(torch, batch_tokens, rt.tokenizer.pad_token_id, rt.device)
         with rt.autocast(torch):
             if self.trainable == "last-n":
-                length = batch["input_ids"].shape[1]
-                padded = torch.zeros(
-                    (len(states), length, states[0].shape[-1]), dtype=states[0].dtype
-                )
-                for row, state in enumerate(states):
-                    padded[row, : state.shape[0]] = state
+                # Zero right-padding to the batch length (the longest state has
+                # exactly as many tokens as the longest text of the batch).
+                padded = torch.nn.utils.rnn.pad_sequence(list(states), batch_first=True)
                 rt.inject["hidden"] = padded.to(rt.device, non_blocking=True)
                 try:
                     output = rt.shell(**batch, **rt.forward_kwargs)
