@@ -332,7 +332,8 @@ def test_moved_backbone_can_be_repointed(model_dir, data, tmp_path):
     with pytest.raises(OSError, match="set_params"):
         loaded.reward(a)
     loaded.set_params(model=str(moved))
-    np.testing.assert_allclose(loaded.reward(a), expected, rtol=1e-6)
+    # Reloaded float32 weights may sum in another order: allow 1e-6 absolute.
+    np.testing.assert_allclose(loaded.reward(a), expected, rtol=1e-6, atol=1e-6)
 
 
 def test_clone_of_fitted_is_unfitted(model_dir, data):
