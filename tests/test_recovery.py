@@ -332,10 +332,8 @@ def test_report_validation():
 
 
 def test_fitted_ensemble_recovers_three_linear_groups():
-    try:
-        from pcr_sklearn import PairwiseCalibratedEnsemble
-    except ImportError:  # pragma: no cover - only while the core is missing
-        pytest.skip("PairwiseCalibratedEnsemble is not available")
+    from pcr_sklearn import PairwiseCalibratedEnsemble
+
     X, y, truth = make_preference_mixture(
         n_prompts=200,
         n_responses=8,
