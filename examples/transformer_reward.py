@@ -35,47 +35,7 @@ from pcr_sklearn.datasets import load_convincing_arguments
 from pcr_sklearn.metrics import calibration_error, single_reward_floor
 from pcr_sklearn.rewards import TransformerReward
 from pcr_sklearn.text import count_embeddings
-
-
-def build_random_model(directory, texts):
-    """A tiny random BERT plus a WordPiece tokenizer trained on ``texts``."""
-    import tokenizers
-    import torch
-    import transformers
-
-    wordpiece = tokenizers.Tokenizer(tokenizers.models.WordPiece(unk_token="[UNK]"))
-    wordpiece.normalizer = tokenizers.normalizers.BertNormalizer(lowercase=True)
-    wordpiece.pre_tokenizer = tokenizers.pre_tokenizers.BertPreTokenizer()
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    trainer = tokenizers.trainers.WordPieceTrainer(
-        vocab_size=4000, special_tokens=specials
-    )
-    wordpiece.train_from_iterator(texts, trainer=trainer)
-    cls_id, sep_id = wordpiece.token_to_id("[CLS]"), wordpiece.token_to_id("[SEP]")
-    wordpiece.post_processor = tokenizers.processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
-    )
-    transformers.PreTrainedTokenizerFast(
-        tokenizer_object=wordpiece,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-        model_max_length=512,
-    ).save_pretrained(directory)
-    config = transformers.BertConfig(
-        vocab_size=wordpiece.get_vocab_size(),
-        hidden_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        intermediate_size=128,
-    )
-    torch.manual_seed(0)
-    transformers.BertModel(config).save_pretrained(directory)
-    return directory
+from pcr_sklearn.utils import build_random_bert
 
 
 def main(argv=None):
@@ -107,7 +67,16 @@ def main(argv=None):
         if model is None:
             print("No --model given: using a tiny BERT with RANDOM weights (API demo).")
             texts = list(X.prompt) + list(X.response_a) + list(X.response_b)
-            model = build_random_model(tmp, texts)
+            model = build_random_bert(
+                tmp,
+                texts,
+                hidden_size=64,
+                num_heads=4,
+                intermediate_size=128,
+                vocab_size=4000,
+                max_length=512,
+                sentence_transformers=False,
+            ).hf_dir
         reward = TransformerReward(
             model,
             trainable=args.trainable,

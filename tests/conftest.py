@@ -56,69 +56,25 @@ def tiny_transformer(tmp_path_factory):
     ``hidden_size`` and ``corpus``. Skips when torch/transformers are missing.
     """
     import types
+    from pathlib import Path
 
-    torch = pytest.importorskip("torch")
-    transformers = pytest.importorskip("transformers")
-    tokenizers = pytest.importorskip("tokenizers")
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    pytest.importorskip("tokenizers")
+    from pcr_sklearn.utils import build_random_bert
 
     root = tmp_path_factory.mktemp("tiny_transformer")
-    hf_dir = root / "hf"
-    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-    wordpiece = tokenizers.Tokenizer(tokenizers.models.WordPiece(unk_token="[UNK]"))
-    wordpiece.normalizer = tokenizers.normalizers.BertNormalizer(lowercase=True)
-    wordpiece.pre_tokenizer = tokenizers.pre_tokenizers.BertPreTokenizer()
-    trainer = tokenizers.trainers.WordPieceTrainer(
-        vocab_size=200, special_tokens=specials, min_frequency=1
-    )
-    wordpiece.train_from_iterator(_TINY_CORPUS, trainer=trainer)
-    cls_id, sep_id = wordpiece.token_to_id("[CLS]"), wordpiece.token_to_id("[SEP]")
-    wordpiece.post_processor = tokenizers.processors.TemplateProcessing(
-        single="[CLS] $A [SEP]",
-        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
-        special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)],
-    )
-    wordpiece.decoder = tokenizers.decoders.WordPiece()
-    tokenizer = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=wordpiece,
-        unk_token="[UNK]",
-        pad_token="[PAD]",
-        cls_token="[CLS]",
-        sep_token="[SEP]",
-        mask_token="[MASK]",
-        model_max_length=64,
-    )
-    tokenizer.save_pretrained(hf_dir)
-    config = transformers.BertConfig(
-        vocab_size=wordpiece.get_vocab_size(),
+    built = build_random_bert(
+        root,
+        _TINY_CORPUS,
         hidden_size=16,
-        num_hidden_layers=2,
-        num_attention_heads=2,
         intermediate_size=32,
-        max_position_embeddings=64,
+        vocab_size=200,
+        max_length=64,
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = transformers.BertModel(config)
-    model.save_pretrained(hf_dir)
-
-    st_dir = None
-    try:
-        from sentence_transformers import SentenceTransformer
-    except ImportError:
-        pass
-    else:
-        try:  # sentence-transformers >= 6 moved the module classes
-            from sentence_transformers.sentence_transformer import modules
-        except ImportError:  # pragma: no cover - older releases
-            from sentence_transformers import models as modules
-        st_dir = root / "st"
-        word = modules.Transformer(str(hf_dir), max_seq_length=64)
-        pooling = modules.Pooling(config.hidden_size, "mean")
-        SentenceTransformer(modules=[word, pooling], device="cpu").save(str(st_dir))
-
     return types.SimpleNamespace(
-        hf_dir=hf_dir,
-        st_dir=st_dir,
-        hidden_size=config.hidden_size,
+        hf_dir=Path(built.hf_dir),
+        st_dir=None if built.st_dir is None else Path(built.st_dir),
+        hidden_size=built.hidden_size,
         corpus=list(_TINY_CORPUS),
     )

@@ -26,7 +26,6 @@ def isolated_sys_path(monkeypatch):
     """The benchmark puts benchmarks/ on sys.path; undo that after the test."""
     monkeypatch.setattr(sys, "path", list(sys.path))
     yield
-    sys.modules.pop("_tiny_model", None)
 
 
 def test_text_pipeline_example_prints_sane_numbers(capsys):

@@ -1,12 +1,12 @@
-"""A tiny random-weight BERT built locally, for benchmarks (never downloads).
+"""A random-weight BERT built locally, for tests, benchmarks and offline examples.
 
-Same recipe as the ``tiny_transformer`` fixture in ``tests/conftest.py``: a
-WordPiece tokenizer trained on the fly with ``tokenizers`` on the given texts,
-a small ``BertModel`` with random (seeded) weights from a config, both saved
-to a directory; optionally the same network saved as a sentence-transformers
-model with mean pooling. The weights are random, so the embeddings carry no
-meaning: this exercises the real transformers / sentence-transformers code
-paths and measures plumbing (calls, caching, memory), not quality.
+A WordPiece tokenizer trained on the fly with ``tokenizers`` on the given texts
+and a ``BertModel`` with random (seeded) weights from a config, both saved to a
+directory; optionally the same network saved as a sentence-transformers model
+with mean pooling. Nothing is downloaded. The weights are random, so the
+embeddings carry no meaning: this exercises the real transformers /
+sentence-transformers code paths and measures plumbing (calls, caching, memory,
+throughput, which does not depend on weight values), not quality.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import types
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
-def build_tiny_bert(
+def build_random_bert(
     directory,
     texts,
     *,
@@ -30,7 +30,7 @@ def build_tiny_bert(
     seed=0,
     sentence_transformers=True,
 ):
-    """Build a tiny BERT + WordPiece tokenizer under ``directory``.
+    """Build a random-weight BERT + WordPiece tokenizer under ``directory``.
 
     Parameters
     ----------
@@ -54,7 +54,8 @@ def build_tiny_bert(
     Returns
     -------
     model : types.SimpleNamespace
-        ``hf_dir``, ``st_dir`` (str or None), ``hidden_size``, ``max_length``.
+        ``hf_dir``, ``st_dir`` (str or None), ``hidden_size``, ``max_length``,
+        ``vocab_size`` (actual) and ``n_parameters``.
     """
     import tokenizers
     import torch
@@ -115,5 +116,10 @@ def build_tiny_bert(
             SentenceTransformer(modules=[word, pooling], device="cpu").save(st_dir)
 
     return types.SimpleNamespace(
-        hf_dir=hf_dir, st_dir=st_dir, hidden_size=hidden_size, max_length=max_length
+        hf_dir=hf_dir,
+        st_dir=st_dir,
+        hidden_size=hidden_size,
+        max_length=max_length,
+        vocab_size=wordpiece.get_vocab_size(),
+        n_parameters=sum(p.numel() for p in model.parameters()),
     )
