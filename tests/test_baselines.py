@@ -16,7 +16,6 @@ from sklearn.utils.estimator_checks import (
     check_param_validation,
     parametrize_with_checks,
 )
-from threadpoolctl import threadpool_limits
 
 from pcr_sklearn import PairwiseCalibratedEnsemble
 from pcr_sklearn.baselines import (
@@ -30,13 +29,7 @@ from pcr_sklearn.metrics import calibration_error
 from pcr_sklearn.utils.estimator_checks import yield_pair_checks
 from tests.test_common import EXPECTED_FAILED_CHECKS
 
-
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    # Tiny L-BFGS problems: on 2 shared cores, BLAS threads spinning against
-    # other processes made each LinearReward fit ~12x slower.
-    with threadpool_limits(limits=1):
-        yield
+from ._helpers import linear_mixture
 
 
 def _baselines():
@@ -53,13 +46,7 @@ def _name(est):
 
 
 def mixture(n_pairs=400, weights=(0.7, 0.3), n_features=3, seed=0):
-    """Pairs judged by a known mixture of one-feature linear rewards."""
-    rng = np.random.RandomState(seed)
-    a = rng.normal(size=(n_pairs, n_features))
-    b = rng.normal(size=(n_pairs, n_features))
-    y = sum(w * (a[:, g] > b[:, g]) for g, w in enumerate(weights))
-    groups = np.arange(n_pairs) // 20
-    return np.hstack([a, b]), np.asarray(y, dtype=float), groups
+    return linear_mixture(n_pairs, n_features, weights, seed)
 
 
 # ------------------------------------------------------------ common checks

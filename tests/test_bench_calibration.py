@@ -4,20 +4,11 @@ The script is loaded from its file and run in this process on a subsample of
 the argument data, so it cannot rot unnoticed; the full run is the benchmark.
 """
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load(relative_path, name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / relative_path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from ._helpers import load_script as _load
 
 
 def test_calibration_benchmark_quick_writes_json(tmp_path, capsys):

@@ -15,15 +15,11 @@ from pcr_sklearn import PairwiseCalibratedEnsemble
 from pcr_sklearn.metrics import calibration_error, calibration_scorer
 from pcr_sklearn.rewards import LinearReward
 
+from ._helpers import linear_mixture
+
 
 def mixture(n_pairs=400, n_features=4, weights=(0.5, 0.3, 0.2), seed=0):
-    """Pairs judged by a known mixture of linear rewards (one per feature)."""
-    rng = np.random.RandomState(seed)
-    a = rng.normal(size=(n_pairs, n_features))
-    b = rng.normal(size=(n_pairs, n_features))
-    y = sum(w * (a[:, g] > b[:, g]) for g, w in enumerate(weights))
-    groups = np.arange(n_pairs) // 20
-    return np.hstack([a, b]), np.asarray(y, dtype=float), groups
+    return linear_mixture(n_pairs, n_features, weights, seed)
 
 
 def assert_same_model(left, right):

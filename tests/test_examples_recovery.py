@@ -4,31 +4,18 @@ Both are loaded from their files and run in this process (quick sizes), so the
 tests stay fast and the scripts cannot rot unnoticed.
 """
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
-from threadpoolctl import threadpool_limits
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load(relative_path, name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / relative_path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from ._helpers import load_script as _load
 
 
 def test_synthetic_recovery_example_quick(tmp_path, capsys):
     example = _load("examples/synthetic_recovery.py", "_example_synthetic_recovery")
     figure = tmp_path / "recovery.png"
-    # One BLAS thread: the tiny L-BFGS fits crawl when OpenBLAS threads
-    # compete for the cores of a busy CI machine.
-    with threadpool_limits(limits=1):
-        results = example.main(["--quick", "--plot", str(figure)])
+    results = example.main(["--quick", "--plot", str(figure)])
 
     assert set(results) == set(example.ESTIMATORS)
     for r in results.values():

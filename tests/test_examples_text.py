@@ -1,29 +1,18 @@
 """The text example and the text benchmark's smoke run (small sizes, CPU)."""
 
-import importlib.util
 import json
 import math
-import os
 import sys
 
 import numpy as np
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def _load(relative_path, name):
-    spec = importlib.util.spec_from_file_location(
-        name, os.path.join(ROOT, relative_path)
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from ._helpers import load_script as _load
 
 
 @pytest.fixture
 def isolated_sys_path(monkeypatch):
-    """The benchmark puts benchmarks/ on sys.path; undo that after the test."""
+    """The benchmark puts the repo root on sys.path; undo that after the test."""
     monkeypatch.setattr(sys, "path", list(sys.path))
     yield
 

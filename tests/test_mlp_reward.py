@@ -22,8 +22,6 @@ from pcr_sklearn._torch import (  # noqa: E402
 )
 from pcr_sklearn.rewards import MLPReward  # noqa: E402
 
-cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-
 
 @pytest.fixture(autouse=True)
 def _one_torch_thread():
@@ -333,7 +331,6 @@ def test_import_without_torch(monkeypatch):
 
 
 @pytest.mark.gpu
-@cuda_only
 def test_cuda_fit_pickles_to_cpu(monkeypatch):
     a, b, p, _ = _linear_pairs(n=200)
     reward = _fast(device="cuda").fit(a, b, p)

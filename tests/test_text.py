@@ -305,8 +305,7 @@ def test_progress_bar_when_verbose(hf_embedder, capsys):
 def test_sentence_transformers_backend_agrees_with_transformers(
     tiny_transformer, hf_embedder
 ):
-    if tiny_transformer.st_dir is None:
-        pytest.skip("sentence-transformers is not installed")
+    pytest.importorskip("sentence_transformers")
     X = _triples()
     st = PairEmbedder(
         "sentence-transformers", model=tiny_transformer.st_dir, device="cpu"
@@ -327,9 +326,6 @@ def test_sentence_transformers_backend_agrees_with_transformers(
 
 @pytest.mark.gpu
 def test_transformers_backend_on_cuda_matches_cpu(tiny_transformer, hf_embedder):
-    torch = pytest.importorskip("torch")
-    if not torch.cuda.is_available():
-        pytest.skip("needs CUDA")
     X = _triples()
     gpu = clone(hf_embedder).set_params(device="cuda").fit_transform(X)
     np.testing.assert_allclose(

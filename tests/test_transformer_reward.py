@@ -413,11 +413,9 @@ def test_import_without_torch():
 
 
 # --------------------------------------------------------------------- GPU
-cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
 
 @pytest.mark.gpu
-@cuda
 @pytest.mark.parametrize("trainable", ["head", "last-n"])
 def test_gpu_mixed_precision_and_cpu_reload(model_dir, data, trainable, monkeypatch):
     a, b, y = data
