@@ -9,7 +9,6 @@ from sklearn.utils._param_validation import (
     HasMethods,
     Interval,
     StrOptions,
-    validate_params,
 )
 from sklearn.utils.validation import _num_samples, validate_data
 
@@ -20,5 +19,4 @@ __all__ = [
     "_fit_context",
     "_num_samples",
     "validate_data",
-    "validate_params",
 ]

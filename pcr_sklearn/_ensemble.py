@@ -22,6 +22,7 @@ from ._stages import (
     member_votes,
     weighted_error,
 )
+from .metrics import disagreement_scores
 
 
 class PairwiseCalibratedEnsemble(BasePairEnsemble):
@@ -442,9 +443,8 @@ class PairwiseCalibratedEnsemble(BasePairEnsemble):
         self.estimator_weights_ = fitter.weights
         self.n_estimators_ = len(fitter.members)
         self._staged_weights = fitter.staged_weights()
-        share = fitter.votes @ fitter.weights
-        self.member_disagreement_ = np.average(
-            np.abs(fitter.votes - share[:, None]), axis=0, weights=fitter.sample_weight
+        self.member_disagreement_ = _disagreement(
+            fitter.votes, fitter.weights, fitter.sample_weight
         )
 
     def prune(self, beta, X=None, *, sample_weight=None):
@@ -478,10 +478,10 @@ class PairwiseCalibratedEnsemble(BasePairEnsemble):
             disagreement = self.member_disagreement_
         else:
             votes = self._pair_votes(X)[0]
-            weights = check_sample_weight(sample_weight, votes.shape[0])
-            share = votes @ self.estimator_weights_
-            disagreement = np.average(
-                np.abs(votes - share[:, None]), axis=0, weights=weights
+            disagreement = _disagreement(
+                votes,
+                self.estimator_weights_,
+                check_sample_weight(sample_weight, votes.shape[0]),
             )
         keep = prune_mask(disagreement, self.estimator_weights_, beta)
         pruned = copy.copy(self)
@@ -518,6 +518,12 @@ class PairwiseCalibratedEnsemble(BasePairEnsemble):
         votes_a, votes_b = self._pair_votes(X)
         for j, weights in enumerate(self._staged_weights, start=1):
             yield _proba(votes_a[:, :j], votes_b[:, :j], weights)
+
+
+def _disagreement(votes, weights, sample_weight):
+    """``E|V_j - p_hat|`` of every member against the ensemble's share."""
+    share = np.clip(votes @ weights, 0.0, 1.0)
+    return disagreement_scores(votes, share, sample_weight=sample_weight)
 
 
 def _renormalise(weights):

@@ -85,7 +85,7 @@ def validate_pairs(estimator, X, y=None, *, reset, pair_input="numeric"):
 def validate_items(estimator, items):
     """Validate items for ``rewards``: ``(n_items, d)`` numbers or text rows."""
     if getattr(estimator, "_pair_input", "numeric") == "text":
-        items = _to_object_array(items, "items")
+        items = _to_object_array(items)
         if items.ndim != 2 or items.shape[1] != 2:
             raise ValueError(
                 "items must have shape (n_items, 2) holding (prompt, response) "
@@ -262,14 +262,14 @@ def _select_text_columns(X):
     return X
 
 
-def _to_object_array(X, name):
+def _to_object_array(X):
     if hasattr(X, "to_numpy"):
         X = X.to_numpy(dtype=object)
     return np.asarray(X, dtype=object)
 
 
 def _split_text(X):
-    X = _to_object_array(X, "pairs")
+    X = _to_object_array(X)
     if X.ndim != 2 or X.shape[1] != 3:
         raise ValueError(
             "Text pairs must have 3 columns (prompt, response_a, response_b), got "
