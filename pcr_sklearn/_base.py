@@ -13,12 +13,12 @@ from sklearn.utils.validation import check_is_fitted
 from ._pairs import (
     check_sample_weight,
     encode_labels,
-    pair_votes,
     validate_items,
     validate_pairs,
 )
-from ._stages import member_rewards, weighted_error
-from .rewards import LinearReward
+from ._stages import weighted_error
+from .rewards import LinearReward, get_reward_tags, member_rewards
+from .utils.validation import pair_votes
 
 
 class BasePairEnsemble(ClassifierMixin, BaseEstimator):
@@ -31,7 +31,7 @@ class BasePairEnsemble(ClassifierMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.three_d_array = True
-        tags.input_tags.string = self._pair_input == "text"
+        tags.input_tags.string = self._text_items
         tags.classifier_tags.multi_class = False
         # The decision is antisymmetric in the two halves of a row, so generic
         # (non-pair) classification data can be unlearnable; the accuracy
@@ -43,8 +43,12 @@ class BasePairEnsemble(ClassifierMixin, BaseEstimator):
         return LinearReward() if self.estimator is None else self.estimator
 
     @property
-    def _pair_input(self):
-        return getattr(self._prototype(), "_pair_input", "numeric")
+    def _text_items(self):
+        """Whether the members take text items (their :class:`RewardTags`)."""
+        return get_reward_tags(self._prototype()).text_items
+
+    def _validate_pairs(self, X, y="no_validation", *, reset):
+        return validate_pairs(self, X, y, reset=reset, text=self._text_items)
 
     def _pair_votes(self, X):
         """Member votes for A and for B, each computed from its own side.
@@ -54,9 +58,7 @@ class BasePairEnsemble(ClassifierMixin, BaseEstimator):
         ``predict_proba`` of swapped pairs exactly the reversed columns.
         """
         check_is_fitted(self)
-        items_a, items_b = validate_pairs(
-            self, X, "no_validation", reset=False, pair_input=self._pair_input
-        )
+        items_a, items_b = self._validate_pairs(X, reset=False)
         rewards_a = member_rewards(self.estimators_, items_a)
         rewards_b = member_rewards(self.estimators_, items_b)
         return (
@@ -113,13 +115,17 @@ class BasePairEnsemble(ClassifierMixin, BaseEstimator):
             ``-calibration_error(y, predict_proba(X)[:, 1])``.
         """
         share = self.predict_proba(X)[:, 1]
-        target, _ = encode_labels(y, self.classes_)
-        if target.shape[0] != share.shape[0]:
-            raise ValueError(
-                f"y has {target.shape[0]} entries but X has {share.shape[0]} pairs."
-            )
-        weights = check_sample_weight(sample_weight, target.shape[0])
+        target, weights = self._score_target(y, sample_weight, share.shape[0])
         return -weighted_error(share, target, weights)
+
+    def _score_target(self, y, sample_weight, n_pairs):
+        """Soft labels and pair weights for scoring ``n_pairs`` predictions."""
+        target, _ = encode_labels(y, self.classes_)
+        if target.shape[0] != n_pairs:
+            raise ValueError(
+                f"y has {target.shape[0]} entries but X has {n_pairs} pairs."
+            )
+        return target, check_sample_weight(sample_weight, target.shape[0])
 
     def rewards(self, items):
         """Per-member rewards of items, for steering a policy by member.
@@ -137,7 +143,8 @@ class BasePairEnsemble(ClassifierMixin, BaseEstimator):
             ``estimator_weights_[j]``.
         """
         check_is_fitted(self)
-        return member_rewards(self.estimators_, validate_items(self, items))
+        items = validate_items(self, items, text=self._text_items)
+        return member_rewards(self.estimators_, items)
 
 
 def _proba(votes_a, votes_b, weights):

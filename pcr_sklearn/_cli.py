@@ -15,6 +15,7 @@ import numpy as np
 
 from ._ensemble import PairwiseCalibratedEnsemble
 from .metrics import calibration_error, single_reward_floor
+from .utils.validation import hard_votes
 
 
 def main(argv=None):
@@ -283,7 +284,7 @@ def _demo(args):
             bt = SoftBradleyTerry(random_state=args.random_state)
             share = bt.fit(X_train, y[train]).predict_proba(X_test)[:, 1]
             soft_bt.append(calibration_error(y[test], share))
-            hard = (share > 0.5) + 0.5 * (share == 0.5)
+            hard = hard_votes(share, np.full_like(share, 0.5))
             hard_bt.append(calibration_error(y[test], hard))
             floor.append(single_reward_floor(y[test]))
             constant.append(calibration_error(y[test], np.full(len(test), 0.5)))

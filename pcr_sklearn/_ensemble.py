@@ -1,7 +1,6 @@
 """The public estimator: a pairwise calibrated ensemble of reward functions."""
 
 import copy
-import time
 from numbers import Integral, Real
 
 import numpy as np
@@ -11,18 +10,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._base import BasePairEnsemble, _proba
 from ._compat import HasMethods, Interval, StrOptions, _fit_context
-from ._pairs import (
-    check_sample_weight,
-    encode_labels,
-    validate_pairs,
-)
+from ._objectives import OBJECTIVES, get_objective
+from ._pairs import check_sample_weight, encode_labels
 from ._pruning import prune_mask
-from ._stages import (
-    StagewiseFitter,
-    member_votes,
-    weighted_error,
-)
-from .metrics import disagreement_scores
+from ._stages import MAX_SEED, StageLoop, disagreement, renormalise, weighted_error
 
 
 class PairwiseCalibratedEnsemble(BasePairEnsemble):
@@ -173,7 +164,7 @@ class PairwiseCalibratedEnsemble(BasePairEnsemble):
         "estimator": [HasMethods(["fit", "reward"]), None],
         "n_estimators": [Interval(Integral, 1, None, closed="left")],
         "vote": [StrOptions({"hard", "soft"})],
-        "objective": [StrOptions({"auto", "shared", "weighted", "residual"})],
+        "objective": [StrOptions(set(OBJECTIVES))],
         "n_backfit": [Interval(Integral, 0, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -257,43 +248,21 @@ class PairwiseCalibratedEnsemble(BasePairEnsemble):
             )
         if not self.early_stopping and (X_val is not None or y_val is not None):
             raise ValueError("X_val and y_val are only used with early_stopping=True.")
-        items_a, items_b, target, sample_weight = self._validate_fit_data(
-            X, y, sample_weight, reset=not continuing
-        )
+        train = self._validate_fit_data(X, y, sample_weight, reset=not continuing)
         if not continuing:
             self._reset()
         validation = None
         if self.early_stopping:
-            if not hasattr(self, "validation_score_"):
-                self.validation_score_ = np.empty(0)
-            (items_a, items_b, target, sample_weight), validation = self._split(
-                (items_a, items_b, target, sample_weight),
-                X_val,
-                y_val,
-                sample_weight_val,
-                groups,
+            train, validation = self._split(
+                train, X_val, y_val, sample_weight_val, groups
             )
-        fitter = self._fitter(items_a, items_b, target, sample_weight)
-        best = (self.n_estimators_, list(fitter.members), fitter.weights)
-        best_error, stale = np.inf, 0
-        if validation is not None and self.n_estimators_:
-            best_error = self._validation_error(fitter, validation)
-        for _ in range(self.n_estimators - self.n_estimators_):
-            self._run_stage(fitter)
-            if validation is None:
-                continue
-            error = self._validation_error(fitter, validation)
-            self.validation_score_ = np.append(self.validation_score_, error)
-            if error < best_error - self.tol:
-                best = (self.n_estimators_, list(fitter.members), fitter.weights)
-                best_error, stale = error, 0
-            else:
-                stale += 1
-                if stale >= self.n_iter_no_change:
-                    break
-        if validation is not None:
-            self._restore(fitter, *best)
-        self._finish(fitter)
+        loop = self._stage_loop(*train).run(
+            self.n_estimators - self.n_estimators_,
+            validation,
+            tol=self.tol,
+            n_iter_no_change=self.n_iter_no_change,
+        )
+        self._commit(loop, early_stopping=validation is not None)
         return self
 
     @_fit_context(prefer_skip_nested_validation=False)
@@ -319,7 +288,7 @@ class PairwiseCalibratedEnsemble(BasePairEnsemble):
         self : PairwiseCalibratedEnsemble
         """
         first = not hasattr(self, "estimators_")
-        items_a, items_b, target, sample_weight = self._validate_fit_data(
+        train = self._validate_fit_data(
             X,
             y,
             sample_weight,
@@ -328,15 +297,11 @@ class PairwiseCalibratedEnsemble(BasePairEnsemble):
         )
         if first:
             self._reset()
-        fitter = self._fitter(items_a, items_b, target, sample_weight)
-        self._run_stage(fitter)
-        self._finish(fitter)
+        self._commit(self._stage_loop(*train).run(1), early_stopping=False)
         return self
 
     def _validate_fit_data(self, X, y, sample_weight, *, reset, classes=None):
-        items_a, items_b, y = validate_pairs(
-            self, X, y, reset=reset, pair_input=self._pair_input
-        )
+        items_a, items_b, y = self._validate_pairs(X, y, reset=reset)
         target, classes = encode_labels(y, classes if reset else self.classes_)
         self.classes_ = classes
         sample_weight = check_sample_weight(sample_weight, target.shape[0])
@@ -353,44 +318,47 @@ class PairwiseCalibratedEnsemble(BasePairEnsemble):
         self.train_score_ = np.empty(0)
         # Drawn even without early stopping, so that switching it on for a
         # warm start finds a seed and fit/partial_fit draw the same sequence.
-        self._validation_seed = self._rng.randint(np.iinfo(np.int32).max)
+        self._validation_seed = self._rng.randint(MAX_SEED)
         if hasattr(self, "validation_score_"):
             del self.validation_score_
 
-    def _fitter(self, items_a, items_b, target, sample_weight):
-        return StagewiseFitter(
+    def _stage_loop(self, items_a, items_b, target, sample_weight):
+        return StageLoop(
             self.estimator_,
             items_a,
             items_b,
             target,
             sample_weight,
             vote=self.vote,
-            objective=self.objective,
+            objective=get_objective(self.objective),
             n_backfit=self.n_backfit,
             rng=self._rng,
             members=self.estimators_,
             weights=self.estimator_weights_,
+            train_score=self.train_score_,
+            verbose=self.verbose,
         )
 
-    def _run_stage(self, fitter):
-        start = time.perf_counter()
-        error = fitter.add_stage()
-        self.n_estimators_ = len(fitter.members)
-        self.train_score_ = np.append(self.train_score_, error)
-        if self.verbose:
-            print(
-                f"[PairwiseCalibratedEnsemble] stage {self.n_estimators_}: "
-                f"train error {error:.5f} ({time.perf_counter() - start:.2f}s)"
+    def _commit(self, loop, *, early_stopping):
+        """Take the loop's members, weights and scores as the fitted model."""
+        self.estimators_ = loop.members
+        self.estimator_weights_ = loop.weights
+        self.n_estimators_ = len(loop.members)
+        self.train_score_ = np.asarray(loop.train_score, dtype=np.float64)
+        if early_stopping:
+            self.validation_score_ = np.append(
+                getattr(self, "validation_score_", np.empty(0)),
+                loop.validation_score,
             )
+        self._staged_weights = loop.staged_weights()
+        self.member_disagreement_ = loop.disagreement()
 
     def _split(self, train, X_val, y_val, sample_weight_val, groups):
         """Validation data for early stopping: explicit, or split off ``train``."""
         if X_val is not None or y_val is not None:
             if X_val is None or y_val is None:
                 raise ValueError("Pass both X_val and y_val, or neither.")
-            val_a, val_b, y_val = validate_pairs(
-                self, X_val, y_val, reset=False, pair_input=self._pair_input
-            )
+            val_a, val_b, y_val = self._validate_pairs(X_val, y_val, reset=False)
             target_val, _ = encode_labels(y_val, self.classes_)
             weight_val = check_sample_weight(sample_weight_val, target_val.shape[0])
             return train, (val_a, val_b, target_val, weight_val)
@@ -418,36 +386,7 @@ class PairwiseCalibratedEnsemble(BasePairEnsemble):
             tuple(part[val_idx] for part in train),
         )
 
-    def _validation_error(self, fitter, validation):
-        val_a, val_b, target, weight = validation
-        votes = member_votes(fitter.members, val_a, val_b, self.vote)
-        error = weighted_error(votes @ fitter.weights, target, weight)
-        if self.verbose:
-            print(f"[PairwiseCalibratedEnsemble]   validation error {error:.5f}")
-        return error
-
-    def _restore(self, fitter, n_members, members, weights):
-        """Roll back to the best prefix seen on the validation data."""
-        fitter.members = list(members)
-        fitter.weights = weights
-        # Backfitting may have replaced members after the snapshot, so the
-        # training votes are recomputed for the members kept.
-        fitter.votes = member_votes(
-            fitter.members, fitter.items_a, fitter.items_b, self.vote
-        )
-        self.n_estimators_ = n_members
-        self.train_score_ = self.train_score_[:n_members]
-
-    def _finish(self, fitter):
-        self.estimators_ = fitter.members
-        self.estimator_weights_ = fitter.weights
-        self.n_estimators_ = len(fitter.members)
-        self._staged_weights = fitter.staged_weights()
-        self.member_disagreement_ = _disagreement(
-            fitter.votes, fitter.weights, fitter.sample_weight
-        )
-
-    def prune(self, beta, X=None, *, sample_weight=None):
+    def prune(self, beta, X=None, y=None, *, sample_weight=None):
         """Copy of the ensemble without its outlier members (paper, Theorem 3).
 
         Members are dropped in decreasing order of their disagreement with
@@ -463,38 +402,54 @@ class PairwiseCalibratedEnsemble(BasePairEnsemble):
         X : array-like of pairs, default=None
             Pairs on which to measure disagreement; ``None`` uses the training
             pairs (``member_disagreement_``).
+        y : array-like of shape (n_pairs,), default=None
+            Soft labels of ``X``; when given, the pruned model's
+            ``train_score_`` holds the error of each of its prefixes on
+            ``(X, y)``.
         sample_weight : array-like of shape (n_pairs,), default=None
             Weights of the pairs in ``X``.
 
         Returns
         -------
         pruned : PairwiseCalibratedEnsemble
-            A new fitted ensemble; ``self`` is unchanged. Its
-            ``pruned_members_`` lists the dropped members' indices, and its
-            staged predictions use renormalised prefixes of the kept weights.
+            A new fitted ensemble that shares nothing with ``self`` (members
+            and random generator are copies; ``self`` is unchanged). Its
+            ``pruned_members_`` lists the dropped members' indices, its staged
+            predictions use renormalised prefixes of the kept weights, and its
+            ``train_score_`` has one entry per kept member: the errors on
+            ``(X, y)`` when ``y`` is given, else NaN (the training pairs are
+            not stored, and the errors measured while fitting belonged to
+            other members).
         """
         check_is_fitted(self)
+        if y is not None and X is None:
+            raise ValueError("y is the soft labels of X; pass X with it.")
         if X is None:
-            disagreement = self.member_disagreement_
+            scores = self.member_disagreement_
         else:
             votes = self._pair_votes(X)[0]
-            disagreement = _disagreement(
-                votes,
-                self.estimator_weights_,
-                check_sample_weight(sample_weight, votes.shape[0]),
-            )
-        keep = prune_mask(disagreement, self.estimator_weights_, beta)
-        pruned = copy.copy(self)
-        pruned.estimators_ = [m for m, kept in zip(self.estimators_, keep) if kept]
-        weights = self.estimator_weights_[keep]
-        pruned.estimator_weights_ = weights / weights.sum()
+            weights = check_sample_weight(sample_weight, votes.shape[0])
+            scores = disagreement(votes, self.estimator_weights_, weights)
+        keep = prune_mask(scores, self.estimator_weights_, beta)
+        pruned = copy.deepcopy(self)
+        pruned.estimators_ = [m for m, kept in zip(pruned.estimators_, keep) if kept]
+        pruned.estimator_weights_ = renormalise(self.estimator_weights_[keep])
         pruned.n_estimators_ = len(pruned.estimators_)
-        pruned.member_disagreement_ = disagreement[keep]
+        pruned.member_disagreement_ = scores[keep]
         pruned.pruned_members_ = np.flatnonzero(~keep)
         pruned._staged_weights = [
-            _renormalise(pruned.estimator_weights_[:j])
+            renormalise(pruned.estimator_weights_[:j])
             for j in range(1, pruned.n_estimators_ + 1)
         ]
+        pruned.__dict__.pop("validation_score_", None)
+        if y is None:
+            pruned.train_score_ = np.full(pruned.n_estimators_, np.nan)
+        else:
+            pruned.train_score_ = -np.fromiter(
+                pruned.staged_score(X, y, sample_weight=sample_weight),
+                np.float64,
+                pruned.n_estimators_,
+            )
         return pruned
 
     # -------------------------------------------------------------- predicting
@@ -519,16 +474,43 @@ class PairwiseCalibratedEnsemble(BasePairEnsemble):
         for j, weights in enumerate(self._staged_weights, start=1):
             yield _proba(votes_a[:, :j], votes_b[:, :j], weights)
 
+    def staged_predict(self, X):
+        """``predict`` of the first ``j`` members, for ``j = 1..n_estimators_``.
 
-def _disagreement(votes, weights, sample_weight):
-    """``E|V_j - p_hat|`` of every member against the ensemble's share."""
-    share = np.clip(votes @ weights, 0.0, 1.0)
-    return disagreement_scores(votes, share, sample_weight=sample_weight)
+        Parameters
+        ----------
+        X : array-like of shape (n_pairs, 2 * d) or (n_pairs, 2, d), or text
 
+        Yields
+        ------
+        labels : ndarray of shape (n_pairs,)
+        """
+        for proba in self.staged_predict_proba(X):
+            yield self.classes_[(proba[:, 1] > 0.5).astype(int)]
 
-def _renormalise(weights):
-    total = weights.sum()
-    return weights / total if total > 0 else np.full(weights.shape, 1 / weights.size)
+    def staged_score(self, X, y, sample_weight=None):
+        """``score`` of the first ``j`` members, for ``j = 1..n_estimators_``.
+
+        The member votes are computed once, so this costs about one
+        :meth:`score` call, not ``n_estimators_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_pairs, 2 * d) or (n_pairs, 2, d), or text
+        y : array-like of shape (n_pairs,)
+            Soft labels, or the label values seen in fit.
+        sample_weight : array-like of shape (n_pairs,), default=None
+
+        Yields
+        ------
+        score : float
+            Negative calibration error of the prefix.
+        """
+        target, weights = None, None
+        for proba in self.staged_predict_proba(X):
+            if target is None:
+                target, weights = self._score_target(y, sample_weight, len(proba))
+            yield -weighted_error(proba[:, 1], target, weights)
 
 
 def _check_classes(classes):

@@ -8,7 +8,8 @@ one place:
 * stacked numeric ``(n_pairs, 2, d)``;
 * text triples ``(prompt, response_a, response_b)`` as an ``(n_pairs, 3)``
   array of strings or a DataFrame, for reward learners whose
-  ``_pair_input`` is ``"text"``; their items are ``(prompt, response)`` rows.
+  text items (:func:`pcr_sklearn.rewards.get_reward_tags`); their items are
+  ``(prompt, response)`` rows.
 """
 
 import numpy as np
@@ -16,12 +17,18 @@ from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_array, column_or_1d
 
 from ._compat import _num_samples, validate_data
-from .rewards._base import _plain, check_pair_weights
+from .utils.validation import (
+    TEXT_COLUMNS,
+    TEXT_ITEM_COLUMNS,
+    check_finite,
+    check_pair_weights,
+    check_text_items,
+    plain,
+    split_pairs,
+)
 
-TEXT_COLUMNS = ("prompt", "response_a", "response_b")
 
-
-def validate_pairs(estimator, X, y=None, *, reset, pair_input="numeric"):
+def validate_pairs(estimator, X, y=None, *, reset, text=False):
     """Validate pairs (and labels) at a public boundary.
 
     Parameters
@@ -35,7 +42,8 @@ def validate_pairs(estimator, X, y=None, *, reset, pair_input="numeric"):
         Labels to validate alongside (``"no_validation"`` skips them: the
         convention of :func:`sklearn.utils.validation.validate_data`).
     reset : bool
-    pair_input : {"numeric", "text"}
+    text : bool, default=False
+        Whether the pairs are text triples (the members take text items).
 
     Returns
     -------
@@ -53,7 +61,7 @@ def validate_pairs(estimator, X, y=None, *, reset, pair_input="numeric"):
                 f"pairs has {n_rows} rows but y has {y.shape[0]} labels; they must "
                 "match."
             )
-    if pair_input == "text":
+    if text:
         X = _select_text_columns(X)
         out = validate_data(
             estimator,
@@ -77,29 +85,22 @@ def validate_pairs(estimator, X, y=None, *, reset, pair_input="numeric"):
             ensure_all_finite=False,
         )
         X, y = out if with_y else (out, None)
-        _check_finite(X, "pairs")
-        items_a, items_b = _split_flat(X)
+        check_finite(X, "pairs")
+        items_a, items_b = split_pairs(X)
     return (items_a, items_b, y) if with_y else (items_a, items_b)
 
 
-def validate_items(estimator, items):
+def validate_items(estimator, items, *, text=False):
     """Validate items for ``rewards``: ``(n_items, d)`` numbers or text rows."""
-    if getattr(estimator, "_pair_input", "numeric") == "text":
-        items = _to_object_array(items)
-        if items.ndim != 2 or items.shape[1] != 2:
-            raise ValueError(
-                "items must have shape (n_items, 2) holding (prompt, response) "
-                f"rows, got shape {items.shape}."
-            )
-        _check_strings(items, "items", ("prompt", "response"))
-        return items
+    if text:
+        return check_text_items(items, "items", TEXT_ITEM_COLUMNS)
     items = check_array(
         items,
         dtype=[np.float64, np.float32],
         ensure_all_finite=False,
         input_name="items",
     )
-    _check_finite(items, "items")
+    check_finite(items, "items")
     expected = estimator.n_features_in_ // 2
     if items.shape[1] != expected:
         raise ValueError(
@@ -127,7 +128,7 @@ def encode_labels(y, classes=None):
         if unknown.any():
             row = int(np.flatnonzero(unknown)[0])
             raise ValueError(
-                f"y has label {_plain(y[row])!r} at row {row}, which was not seen "
+                f"y has label {plain(y[row])!r} at row {row}, which was not seen "
                 f"in fit (classes_ = {classes.tolist()})."
             )
         return (y == classes[1]).astype(np.float64), classes
@@ -148,7 +149,7 @@ def encode_labels(y, classes=None):
     if numeric:
         return _soft_labels(y), None  # raises with the first offending row
     raise ValueError(
-        f"y has a single class label {_plain(classes[0])!r}; soft labels need "
+        f"y has a single class label {plain(classes[0])!r}; soft labels need "
         "numbers in [0, 1] or two label values (B wins, A wins)."
     )
 
@@ -164,19 +165,6 @@ def check_sample_weight(sample_weight, n):
     return check_pair_weights(sample_weight, n, "sample_weight", allow_all_zero=False)
 
 
-def pair_votes(rewards_a, rewards_b, vote):
-    """Member votes from per-item rewards (columns are members).
-
-    ``"hard"``: 1 when A's reward is higher, 0 when lower, 1/2 on a tie (the
-    paper's definition). ``"soft"``: ``sigmoid(r(A) - r(B))``.
-    """
-    if vote == "soft":
-        from scipy.special import expit
-
-        return expit(rewards_a - rewards_b)
-    return (rewards_a > rewards_b) + 0.5 * (rewards_a == rewards_b)
-
-
 def _soft_labels(y):
     values = y.astype(np.float64)
     bad = (values < 0.0) | (values > 1.0)
@@ -185,7 +173,7 @@ def _soft_labels(y):
         raise ValueError(
             f"Unknown label type: 'continuous'. Soft labels (y) must lie in [0, 1] "
             "(share of annotators preferring A); "
-            f"row {row} has {_plain(values[row])!r}."
+            f"row {row} has {plain(values[row])!r}."
         )
     return values
 
@@ -197,7 +185,7 @@ def _check_label_array(y):
         if bad.any():
             row = int(np.flatnonzero(bad)[0])
             raise ValueError(
-                f"y must be finite (no NaN or inf); row {row} has {_plain(y[row])!r}."
+                f"y must be finite (no NaN or inf); row {row} has {plain(y[row])!r}."
             )
     elif y.dtype.kind == "O":
         missing = np.array([v is None or v != v for v in y], dtype=bool)
@@ -232,58 +220,12 @@ def _flatten_stacked(X):
     return X.reshape(X.shape[0], -1)
 
 
-def _split_flat(X):
-    width = X.shape[1]
-    if width % 2:
-        raise ValueError(
-            f"Flat pairs need an even number of columns [A | B], got n_features="
-            f"{width}. Pass (n_pairs, 2 * d) features or stacked (n_pairs, 2, d)."
-        )
-    d = width // 2
-    return X[:, :d], X[:, d:]
-
-
-def _check_finite(X, name):
-    # Summing first is a cheap test that avoids a full boolean mask on the
-    # common, clean path.
-    if X.size and not np.isfinite(X.sum()):
-        bad = ~np.isfinite(X.reshape(X.shape[0], -1))
-        if bad.any():
-            row, col = np.argwhere(bad)[0]
-            raise ValueError(
-                f"{name} contains NaN or inf: row {row}, column {col} has "
-                f"{_plain(X.reshape(X.shape[0], -1)[row, col])!r}."
-            )
-
-
 def _select_text_columns(X):
     if hasattr(X, "columns") and set(TEXT_COLUMNS).issubset(X.columns):
         return X[list(TEXT_COLUMNS)]
     return X
 
 
-def _to_object_array(X):
-    if hasattr(X, "to_numpy"):
-        X = X.to_numpy(dtype=object)
-    return np.asarray(X, dtype=object)
-
-
 def _split_text(X):
-    X = _to_object_array(X)
-    if X.ndim != 2 or X.shape[1] != 3:
-        raise ValueError(
-            "Text pairs must have 3 columns (prompt, response_a, response_b), got "
-            f"shape {X.shape}."
-        )
-    _check_strings(X, "pairs", TEXT_COLUMNS)
+    X = check_text_items(X, "pairs", TEXT_COLUMNS)
     return X[:, [0, 1]], X[:, [0, 2]]
-
-
-def _check_strings(X, name, columns):
-    is_text = np.frompyfunc(lambda v: isinstance(v, str), 1, 1)(X).astype(bool)
-    if not is_text.all():
-        row, col = np.argwhere(~is_text)[0]
-        raise ValueError(
-            f"{name} must hold strings; row {row}, column {columns[col]!r} has "
-            f"{_plain(X[row, col])!r}."
-        )

@@ -1,44 +1,29 @@
-"""Stage mechanics of Forward Stagewise Additive Modeling (FSAM).
+"""The stage loop of Forward Stagewise Additive Modeling (FSAM).
 
-One stage adds a member fitted to the current calibration residual,
-re-optimises all weights exactly on the simplex, then (optionally) runs
-backfitting passes that re-fit each earlier member against the others. The
-public estimator owns validation, early stopping and attributes; this module
-only knows the training data and the members.
+One stage adds a member fitted to the current calibration residual (as the
+stage objective, :mod:`pcr_sklearn._objectives`, defines it), re-optimises all
+weights exactly on the simplex, then optionally runs backfitting passes that
+re-fit each member against the others. :class:`StageLoop` owns everything that
+changes while stages are added (members, weights, training votes, scores,
+early-stopping bookkeeping); the estimator validates inputs, builds a loop,
+runs it and commits the result as its fitted attributes.
 """
 
-import copy
+from __future__ import annotations
+
+import time
 
 import numpy as np
-from sklearn.base import clone
 
-from ._pairs import pair_votes
 from ._simplex import simplex_least_squares
+from .metrics import disagreement_scores
+from .rewards._base import member_rewards, restore_warm_start, seeded_clone
+from .utils.validation import pair_votes
 
-_MAX_SEED = np.iinfo(np.int32).max
+MAX_SEED = np.iinfo(np.int32).max
 # Backfitting stops once a pass lowers the training error by less than this
 # fraction.
 _BACKFIT_RTOL = 1e-3
-
-
-def member_rewards(members, items):
-    """Rewards of all members on ``items``, shape ``(n_items, n_members)``.
-
-    Members of a class that provides ``_rewards_many`` (e.g. linear rewards)
-    are evaluated together, so the items are read once per class, not once
-    per member.
-    """
-    out = np.empty((len(items), len(members)))
-    by_class = {}
-    for j, member in enumerate(members):
-        by_class.setdefault(type(member), []).append(j)
-    for cls, columns in by_class.items():
-        if hasattr(cls, "_rewards_many"):
-            out[:, columns] = cls._rewards_many([members[j] for j in columns], items)
-        else:
-            for j in columns:
-                out[:, j] = members[j].reward(items)
-    return out
 
 
 def member_votes(members, items_a, items_b, vote):
@@ -49,31 +34,61 @@ def member_votes(members, items_a, items_b, vote):
 
 
 def weighted_error(prediction, target, sample_weight):
+    """Weighted mean squared error: the calibration error on training data."""
     return float(np.average((prediction - target) ** 2, weights=sample_weight))
 
 
-class StagewiseFitter:
-    """Adds FSAM stages to a list of members on fixed training pairs.
+def renormalise(weights):
+    """Weights scaled to sum to one (uniform when they sum to zero)."""
+    total = weights.sum()
+    return weights / total if total > 0 else np.full(weights.shape, 1 / weights.size)
+
+
+def disagreement(votes, weights, sample_weight):
+    """``E|V_j - p_hat|`` of every member against the ensemble's share."""
+    share = np.clip(votes @ weights, 0.0, 1.0)
+    return disagreement_scores(votes, share, sample_weight=sample_weight)
+
+
+class StageLoop:
+    """Adds FSAM stages to members on fixed training pairs.
 
     Parameters
     ----------
-    estimator : reward learner
-        Prototype cloned for every member fit.
+    prototype : reward learner
+        Cloned (with a fresh seed) for every member fit.
     items_a, items_b : ndarray
         Training items.
     target, sample_weight : ndarray of shape (n_pairs,)
         Soft labels and pair weights.
-    vote, objective, n_backfit : see ``PairwiseCalibratedEnsemble``.
+    vote : {"hard", "soft"}
+    objective : StageObjective
+        What members are fitted to.
+    n_backfit : int
+        Maximum backfitting passes per stage.
     rng : numpy.random.RandomState
-        Source of member seeds; drawn in a fixed order so that ``partial_fit``
-        stage by stage equals ``fit``.
-    members, weights : list, ndarray
-        Members fitted so far (on other calls) and their weights.
+        Source of member seeds, drawn in a fixed order so that adding stages
+        one call at a time equals adding them in one call.
+    members, weights, train_score : default=()
+        A model to continue (warm start, ``partial_fit``).
+    verbose : int, default=0
+        Print one line per stage (and per validation) when positive.
+
+    Attributes
+    ----------
+    members : list of fitted reward learners
+    weights : ndarray of shape (n_members,)
+    votes : ndarray of shape (n_pairs, n_members)
+        Training votes of the members.
+    train_score : list of float
+        Training error after each stage.
+    validation_score : list of float
+        Validation error after each stage run by :meth:`run` with validation.
     """
 
     def __init__(
         self,
-        estimator,
+        prototype,
         items_a,
         items_b,
         target,
@@ -85,8 +100,10 @@ class StagewiseFitter:
         rng,
         members=(),
         weights=None,
+        train_score=(),
+        verbose=0,
     ):
-        self.estimator = estimator
+        self.prototype = prototype
         self.items_a = items_a
         self.items_b = items_b
         self.target = target
@@ -95,7 +112,10 @@ class StagewiseFitter:
         self.objective = objective
         self.n_backfit = n_backfit
         self.rng = rng
+        self.verbose = verbose
         self.members = list(members)
+        self.train_score = list(train_score)
+        self.validation_score = []
         if self.members:
             self.votes = member_votes(self.members, items_a, items_b, vote)
             self.weights = np.asarray(weights, dtype=np.float64)
@@ -110,35 +130,100 @@ class StagewiseFitter:
             self.votes @ self.weights, self.target, self.sample_weight
         )
 
+    # ------------------------------------------------------------ the loop
+
+    def run(self, n_stages, validation=None, *, tol=0.0, n_iter_no_change=1):
+        """Add up to ``n_stages`` stages; with validation data, stop early.
+
+        With ``validation = (items_a, items_b, target, sample_weight)`` the
+        loop stops once the validation error has not improved by ``tol`` for
+        ``n_iter_no_change`` stages, and rolls back to the best prefix seen
+        (the members present when it started count as a candidate).
+
+        Returns
+        -------
+        self : StageLoop
+        """
+        if validation is None:
+            for _ in range(n_stages):
+                self.add_stage()
+            return self
+        best = self._snapshot()
+        best_error = self.validation_error(validation) if self.members else np.inf
+        stale = 0
+        for _ in range(n_stages):
+            self.add_stage()
+            error = self.validation_error(validation)
+            self.validation_score.append(error)
+            if error < best_error - tol:
+                best, best_error, stale = self._snapshot(), error, 0
+            else:
+                stale += 1
+                if stale >= n_iter_no_change:
+                    break
+        self._restore(best)
+        return self
+
     def add_stage(self):
         """Fit one new member, re-optimise weights, backfit; return the error.
 
-        With ``objective="auto"`` the stage is grown twice, from a
-        ``"weighted"`` and from a ``"shared"`` newcomer, and the one with the
-        lower training error after backfitting is kept.
+        The stage grows once per newcomer share of the objective (twice for
+        ``"auto"``) and keeps the growth with the lower training error after
+        backfitting.
         """
-        m = len(self.members)
-        # The newcomer's weight is unknown until the simplex step: "weighted"
-        # linearises at zero weight, "shared" presumes an equal share 1/(m+1)
-        # (the others shrink to make room); a first member takes it all.
-        if not m:
-            shares = [1.0]
-        else:
-            shares = {
-                "residual": [0.0],
-                "weighted": [0.0],
-                "shared": [1.0 / (m + 1)],
-                "auto": [0.0, 1.0 / (m + 1)],
-            }[self.objective]
+        started = time.perf_counter()
         start = (list(self.members), self.votes, self.weights)
         best = None
-        for share in shares:
+        for share in self.objective.newcomer_shares(len(self.members)):
             self.members, self.votes, self.weights = list(start[0]), *start[1:]
             error = self._grow(share)
             if best is None or error < best[0]:
                 best = (error, self.members, self.votes, self.weights)
         error, self.members, self.votes, self.weights = best
+        self.train_score.append(error)
+        if self.verbose:
+            print(
+                f"[PairwiseCalibratedEnsemble] stage {len(self.members)}: "
+                f"train error {error:.5f} ({time.perf_counter() - started:.2f}s)"
+            )
         return error
+
+    def validation_error(self, validation):
+        """Calibration error of the current members on validation pairs."""
+        items_a, items_b, target, weight = validation
+        votes = member_votes(self.members, items_a, items_b, self.vote)
+        error = weighted_error(votes @ self.weights, target, weight)
+        if self.verbose:
+            print(f"[PairwiseCalibratedEnsemble]   validation error {error:.5f}")
+        return error
+
+    # ------------------------------------------------------------- results
+
+    def staged_weights(self):
+        """Optimal weights of every prefix of the members (last = current)."""
+        staged = [
+            simplex_least_squares(self.votes[:, :j], self.target, self.sample_weight)
+            for j in range(1, len(self.members))
+        ]
+        staged.append(self.weights.copy())
+        return staged
+
+    def disagreement(self):
+        """Each member's disagreement with the ensemble on the training pairs."""
+        return disagreement(self.votes, self.weights, self.sample_weight)
+
+    # ----------------------------------------------------------- internals
+
+    def _snapshot(self):
+        return list(self.members), self.weights, len(self.train_score)
+
+    def _restore(self, snapshot):
+        members, weights, n_scores = snapshot
+        self.members, self.weights = list(members), weights
+        # Backfitting may have replaced members after the snapshot, so the
+        # training votes are recomputed for the members kept.
+        self.votes = member_votes(self.members, self.items_a, self.items_b, self.vote)
+        del self.train_score[n_scores:]
 
     def _grow(self, share):
         """Add a newcomer presumed to take ``share``, then backfit."""
@@ -159,15 +244,6 @@ class StagewiseFitter:
                 # (and one that kept every member would repeat itself).
                 break
         return error
-
-    def staged_weights(self):
-        """Optimal weights of every prefix of the members (last = current)."""
-        staged = [
-            simplex_least_squares(self.votes[:, :j], self.target, self.sample_weight)
-            for j in range(1, len(self.members))
-        ]
-        staged.append(self.weights.copy())
-        return staged
 
     def _backfit(self, j, error):
         """Re-fit member ``j`` against the others; keep it if error does not rise.
@@ -194,52 +270,13 @@ class StagewiseFitter:
         return error
 
     def _fit_member(self, partial, member_weight, previous=None):
-        """Fit a member that is to carry ``member_weight`` next to ``partial``.
-
-        ``partial`` is the other members' weighted vote. ``"residual"`` (the
-        paper): squared error of the member's sigmoid against
-        ``p - partial``. ``"weighted"`` / ``"shared"``: with weight ``a`` the
-        member lowers the error on a pair by voting A exactly when
-        ``p - partial > a / 2``, by an amount proportional to
-        ``|p - partial - a / 2|``; that is a weighted classification.
-        """
-        seed = self.rng.randint(_MAX_SEED)
-        if self.objective == "residual":
-            # Round-off can push p - partial a hair outside [-1, 1].
-            target = np.clip(self.target - partial, -1.0, 1.0)
-            weight, loss = self.sample_weight, "squared"
-        else:
-            margin = self.target - partial - member_weight / 2.0
-            target = (margin > 0).astype(np.float64)
-            weight, loss = self.sample_weight * np.abs(margin), "log"
-            if not weight.any():
-                # Already calibrated: nothing to gain, fit a plain soft-label
-                # member (its weight will be whatever the simplex step finds).
-                target, weight = self.target, self.sample_weight
-        member = _seeded_clone(self.estimator, seed, previous=previous)
-        member.fit(self.items_a, self.items_b, target, weight, loss=loss)
-        if previous is not None and "warm_start" in previous.get_params():
-            member.set_params(warm_start=previous.get_params()["warm_start"])
+        """Fit a member that is to carry ``member_weight`` next to ``partial``."""
+        seed = self.rng.randint(MAX_SEED)
+        target, weight = self.objective.targets(
+            self.target, partial, member_weight, self.sample_weight
+        )
+        member = seeded_clone(self.prototype, seed, previous=previous)
+        member.fit(self.items_a, self.items_b, target, weight, loss=self.objective.loss)
+        restore_warm_start(member, previous)
         votes = member_votes([member], self.items_a, self.items_b, self.vote)[:, 0]
         return member, votes
-
-
-def _seeded_clone(estimator, seed, previous=None):
-    """Clone ``estimator`` with every ``random_state`` parameter set to ``seed``.
-
-    Given the ``previous`` fit of a member being re-fitted, and a learner
-    with a ``warm_start`` parameter, copy that fit instead and switch warm
-    start on: the re-fit starts where the old solution was.
-    """
-    warm = previous is not None and "warm_start" in previous.get_params()
-    member = copy.deepcopy(previous) if warm else clone(estimator)
-    params = {
-        key: seed
-        for key in member.get_params(deep=True)
-        if key == "random_state" or key.endswith("__random_state")
-    }
-    if warm:
-        params["warm_start"] = True
-    if params:
-        member.set_params(**params)
-    return member

@@ -75,13 +75,13 @@ def test_sample_weights_and_zero_weights():
     assert_allclose(zero.coef_, 0.0)
 
 
-def test_rewards_many_equals_one_by_one():
+def test_batch_rewards_equals_one_by_one():
     rng = np.random.RandomState(0)
     a, b = rng.normal(size=(40, 3)), rng.normal(size=(40, 3))
     members = [
         LinearReward().fit(a, b, (a[:, j] > b[:, j]).astype(float)) for j in range(3)
     ]
-    stacked = LinearReward._rewards_many(members, a)
+    stacked = LinearReward.batch_rewards(members, a)
     assert_allclose(stacked, np.column_stack([m.reward(a) for m in members]))
     with pytest.raises(ValueError, match=r"shape \(n_items, 3\)"):
         members[0].reward(a[:, :2])

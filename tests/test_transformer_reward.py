@@ -369,7 +369,13 @@ def test_invalid_items(model_dir, data):
         _reward(model_dir).fit(a[:, 1], b, y)
     bad = a.copy()
     bad[3, 1] = 7
-    with pytest.raises(ValueError, match=r"items_a\[3, 1\]"):
+    with pytest.raises(ValueError, match=r"items_a must hold strings; row 3, column 'response'"):
+        _reward(model_dir).fit(bad, b, y)
+    # A missing prompt is an error, as for the ensemble's text pairs ("" means
+    # no prompt).
+    bad = a.copy()
+    bad[2, 0] = None
+    with pytest.raises(ValueError, match=r"items_a must hold strings; row 2, column 'prompt' has None"):
         _reward(model_dir).fit(bad, b, y)
 
 

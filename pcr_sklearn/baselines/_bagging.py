@@ -5,7 +5,7 @@ from numbers import Integral
 import numpy as np
 
 from .._compat import HasMethods, Interval, StrOptions, _fit_context
-from .._stages import _seeded_clone
+from ..rewards._base import seeded_clone
 from ._base import _BasePairBaseline
 
 
@@ -139,7 +139,7 @@ class BaggedRewardEnsemble(_BasePairBaseline):
                 counts = np.bincount(draws, minlength=n).astype(np.float64)
             else:
                 counts = np.ones(n)
-            member = _seeded_clone(self.estimator_, seed)
+            member = seeded_clone(self.estimator_, seed)
             member.fit(items_a, items_b, target, sample_weight * counts, loss="log")
             members.append(member)
             samples.append(counts)

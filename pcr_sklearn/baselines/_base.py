@@ -10,12 +10,8 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from .._base import BasePairEnsemble
-from .._pairs import (
-    check_sample_weight,
-    encode_labels,
-    validate_pairs,
-)
-from .._stages import _MAX_SEED
+from .._pairs import check_sample_weight, encode_labels
+from .._stages import MAX_SEED
 
 
 class _BasePairBaseline(BasePairEnsemble):
@@ -27,9 +23,7 @@ class _BasePairBaseline(BasePairEnsemble):
 
     def _validate_fit_data(self, X, y, sample_weight):
         """Pairs, soft labels and weights; sets ``classes_`` and ``estimator_``."""
-        items_a, items_b, y = validate_pairs(
-            self, X, y, reset=True, pair_input=self._pair_input
-        )
+        items_a, items_b, y = self._validate_pairs(X, y, reset=True)
         target, self.classes_ = encode_labels(y)
         sample_weight = check_sample_weight(sample_weight, target.shape[0])
         self.estimator_ = self._prototype()
@@ -39,7 +33,7 @@ class _BasePairBaseline(BasePairEnsemble):
         # Seeds are drawn up front from one generator so that member j's seed
         # does not depend on how the other members were fitted.
         rng = check_random_state(self.random_state)
-        return [int(s) for s in rng.randint(_MAX_SEED, size=n)]
+        return [int(s) for s in rng.randint(MAX_SEED, size=n)]
 
     def _set_members(self, members, weights):
         self.estimators_ = list(members)

@@ -3,7 +3,7 @@
 import numpy as np
 
 from .._compat import HasMethods, StrOptions, _fit_context
-from .._stages import _seeded_clone
+from ..rewards._base import seeded_clone
 from ._base import _BasePairBaseline
 
 _TIE_ATOL = 1e-12
@@ -109,7 +109,7 @@ class SoftBradleyTerry(_BasePairBaseline):
         items_a, items_b, target, sample_weight = self._validate_fit_data(
             X, y, sample_weight
         )
-        reward = _seeded_clone(self.estimator_, self._member_seeds(1)[0])
+        reward = seeded_clone(self.estimator_, self._member_seeds(1)[0])
         reward.fit(items_a, items_b, target, sample_weight, loss="log")
         self._set_members([reward], [1.0])
         return self
@@ -236,7 +236,7 @@ class MajorityVoteBradleyTerry(_BasePairBaseline):
             labels, sample_weight = labels[keep], sample_weight[keep]
         else:
             labels = np.where(tie, 0.5, labels)
-        reward = _seeded_clone(self.estimator_, self._member_seeds(1)[0])
+        reward = seeded_clone(self.estimator_, self._member_seeds(1)[0])
         reward.fit(items_a, items_b, labels, sample_weight, loss="log")
         self._set_members([reward], [1.0])
         return self

@@ -9,7 +9,8 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
 from .._compat import HasMethods, Interval, StrOptions, _fit_context
-from .._stages import _MAX_SEED, _seeded_clone, member_rewards
+from .._stages import MAX_SEED
+from ..rewards._base import member_rewards, seeded_clone
 from ._base import _BasePairBaseline
 
 
@@ -189,7 +190,7 @@ class MixtureBradleyTerry(_BasePairBaseline):
         k = self.n_components
         # Head seeds stay fixed across iterations so that a stochastic learner
         # changes between M-steps only because its targets did.
-        seeds = [int(s) for s in rng.randint(_MAX_SEED, size=k)]
+        seeds = [int(s) for s in rng.randint(MAX_SEED, size=k)]
         resp_a, resp_b = self._init_responsibilities(
             items_a, items_b, target, weight, seeds, rng
         )
@@ -243,7 +244,7 @@ class MixtureBradleyTerry(_BasePairBaseline):
                 head_weight = weight * np.abs(residual)
             if not heads or not head_weight.any():
                 head_target, head_weight = target, weight
-            head = _seeded_clone(self.estimator_, seed)
+            head = seeded_clone(self.estimator_, seed)
             head.fit(items_a, items_b, head_target, head_weight, loss="log")
             heads.append(head)
         diff = member_rewards(heads, items_a) - member_rewards(heads, items_b)
@@ -267,7 +268,7 @@ class MixtureBradleyTerry(_BasePairBaseline):
                 # A head with no responsibility has weight 0; refitting it on
                 # all-zero weights would only erase it.
                 continue
-            head = _seeded_clone(self.estimator_, seed)
+            head = seeded_clone(self.estimator_, seed)
             head.fit(items_a, items_b, soft_target[:, j], head_weight[:, j], loss="log")
             new_heads[j] = head
         return new_heads, total / weight.sum()

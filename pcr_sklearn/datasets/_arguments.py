@@ -10,6 +10,7 @@ from importlib import resources
 import numpy as np
 from sklearn.utils import Bunch
 
+from ..utils.validation import TEXT_COLUMNS
 from ._io import _check_ties, _import_pandas, soft_labels_from_votes
 
 __all__ = ["load_convincing_arguments"]
@@ -17,7 +18,7 @@ __all__ = ["load_convincing_arguments"]
 _DATA_FILE = "UKPConvArg1.json.gz"
 _README_FILE = "UKPConvArg1.README.md"
 _FORMAT = "pcr_sklearn.ukpconvarg1/1"
-_FEATURE_NAMES = ["prompt", "response_a", "response_b"]
+_FEATURE_NAMES = list(TEXT_COLUMNS)
 # Column order of vote_counts, and the decoded vote labels.
 _VOTE_LABELS = ("a1", "a2", "equal")
 

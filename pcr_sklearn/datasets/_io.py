@@ -17,12 +17,14 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
+from ..utils.validation import TEXT_COLUMNS
+
 __all__ = ["load_preference_pairs", "soft_labels_from_votes"]
 
 _TIES = ("half", "drop")
 _JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 _CSV_SUFFIXES = {".csv": ",", ".tsv": "\t"}
-_FEATURE_NAMES = ["prompt", "response_a", "response_b"]
+_FEATURE_NAMES = list(TEXT_COLUMNS)
 
 
 class _MissingFileError(ValueError, FileNotFoundError):

@@ -23,6 +23,8 @@ import numpy as np
 from scipy.special import expit
 from sklearn.utils import Bunch, check_random_state
 
+from ..utils.validation import hard_votes
+
 REWARD_FAMILIES = ("linear", "quadratic", "mlp")
 
 # Hidden units of the "mlp" family: enough bends that no linear reward ranks
@@ -490,8 +492,10 @@ def make_preference_mixture(
     n = pair_items.shape[0]
 
     X = np.hstack([items[pair_items[:, 0]], items[pair_items[:, 1]]])
-    diff = item_rewards[pair_items[:, 0]] - item_rewards[pair_items[:, 1]]
-    group_votes = (diff > 0) + 0.5 * (diff == 0)
+    reward_a = item_rewards[pair_items[:, 0]]
+    reward_b = item_rewards[pair_items[:, 1]]
+    diff = reward_a - reward_b
+    group_votes = hard_votes(reward_a, reward_b)
     p_a, p_tie = vote_probabilities(
         diff, temperature=temperature, tie_margin=tie_margin
     )

@@ -3,7 +3,7 @@
 import numpy as np
 from scipy.stats import kendalltau
 
-from ..rewards._base import check_pair_weights
+from ..utils.validation import check_pair_weights
 from ._calibration import _check_probabilities
 
 

@@ -3,29 +3,12 @@
 import numpy as np
 from sklearn.metrics import make_scorer
 
-from ..rewards._base import _plain, check_pair_weights
+from ..utils.validation import check_pair_weights, check_probabilities
 
 
 def _check_probabilities(values, name, n=None):
-    """1-D float64 array in [0, 1]; errors name the argument and the row."""
-    values = np.asarray(values, dtype=np.float64)
-    if values.ndim == 2 and values.shape[1] == 2:
-        # predict_proba output: column 1 is P(A preferred).
-        values = values[:, 1]
-    if values.ndim != 1:
-        raise ValueError(
-            f"{name} must be 1-D (or predict_proba's (n, 2) output), got shape "
-            f"{values.shape}."
-        )
-    if n is not None and values.shape[0] != n:
-        raise ValueError(f"{name} has {values.shape[0]} entries, expected {n}.")
-    bad = ~np.isfinite(values) | (values < 0.0) | (values > 1.0)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"{name} must lie in [0, 1]; row {row} has {_plain(values[row])!r}."
-        )
-    return values
+    """1-D probabilities, or predict_proba's (n, 2) output (column 1 is used)."""
+    return check_probabilities(values, name, n, accept_proba=True)
 
 
 def calibration_error(y_true, y_prob, *, sample_weight=None):

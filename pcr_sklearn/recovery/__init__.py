@@ -5,7 +5,8 @@ Array-level functions work from vote matrices (pairs x voters);
 the ground truth of :func:`pcr_sklearn.datasets.make_preference_mixture`.
 """
 
-from ._matching import agreement_matrix, hard_votes, match_members, matched_weight_error
+from ..utils.validation import hard_votes
+from ._matching import agreement_matrix, match_members, matched_weight_error
 from ._report import recovery_report, truth_on_pairs
 from ._theory import (
     AnnotatorEnsemble,

@@ -1,4 +1,8 @@
-"""Matching fitted ensemble members to the true annotator groups."""
+"""Matching fitted ensemble members to the true annotator groups.
+
+``hard_votes`` (the vote rule) is re-exported from
+:mod:`pcr_sklearn.utils.validation`, where it is defined once.
+"""
 
 from __future__ import annotations
 
@@ -6,35 +10,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.utils import Bunch
 
-from ..rewards._base import check_pair_weights
-
-
-def hard_votes(rewards_a, rewards_b):
-    """Hard votes of rewards on pairs: 1 if ``r(A) > r(B)``, 1/2 if equal, else 0.
-
-    Parameters
-    ----------
-    rewards_a, rewards_b : array-like of shape (n_pairs,) or (n_pairs, n_rewards)
-        Rewards of the A and B items (one column per reward).
-
-    Returns
-    -------
-    votes : ndarray of the same shape, float64
-
-    Examples
-    --------
-    >>> from pcr_sklearn.recovery import hard_votes
-    >>> hard_votes([2.0, 1.0, 0.0], [1.0, 1.0, 3.0])
-    array([1. , 0.5, 0. ])
-    """
-    a = np.asarray(rewards_a, dtype=np.float64)
-    b = np.asarray(rewards_b, dtype=np.float64)
-    if a.shape != b.shape:
-        raise ValueError(
-            f"rewards_a and rewards_b must have the same shape, got {a.shape} and "
-            f"{b.shape}."
-        )
-    return (a > b) + 0.5 * (a == b)
+from ..utils.validation import check_pair_weights
 
 
 def _check_votes(votes, name, n=None):

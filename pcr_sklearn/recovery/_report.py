@@ -7,7 +7,8 @@ from sklearn.utils import Bunch
 
 from ..datasets._synthetic import vote_probabilities
 from ..metrics import calibration_error, single_reward_floor
-from ._matching import hard_votes, match_members, matched_weight_error
+from ..utils.validation import hard_votes
+from ._matching import match_members, matched_weight_error
 from ._theory import _check_probs, _normalised_group_weights, _split_pairs, noise_term
 
 

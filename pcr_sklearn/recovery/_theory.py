@@ -14,33 +14,22 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from ..metrics import calibration_error
-from ..rewards._base import check_pair_weights
-from ._matching import _check_votes, _check_weights, hard_votes
+from ..utils.validation import (
+    check_pair_weights,
+    check_probabilities,
+    hard_votes,
+    split_pairs,
+)
+from ._matching import _check_votes, _check_weights
 
 
 def _split_pairs(X, name="X"):
     """Items A and B of flat ``(n, 2 d)`` or stacked ``(n, 2, d)`` pairs."""
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim == 3 and X.shape[1] == 2:
-        return X[:, 0], X[:, 1]
-    if X.ndim == 2 and X.shape[1] % 2 == 0:
-        d = X.shape[1] // 2
-        return X[:, :d], X[:, d:]
-    raise ValueError(
-        f"{name} must be flat pairs (n_pairs, 2 * d) with an even width or stacked "
-        f"pairs (n_pairs, 2, d), got shape {X.shape}."
-    )
+    return split_pairs(np.asarray(X, dtype=np.float64), name)
 
 
 def _check_probs(values, name, n=None):
-    values = np.asarray(values, dtype=np.float64).reshape(-1)
-    if n is not None and values.shape[0] != n:
-        raise ValueError(f"{name} has {values.shape[0]} entries, expected {n}.")
-    bad = ~np.isfinite(values) | (values < 0) | (values > 1)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise ValueError(f"{name} must lie in [0, 1]; row {row} has {values[row]!r}.")
-    return values
+    return check_probabilities(np.asarray(values).reshape(-1), name, n)
 
 
 def _check_n_members(n_members):

@@ -1,10 +1,14 @@
-"""The base-reward protocol shared by every reward learner.
+"""The reward-learner protocol: what the ensemble asks of a member.
 
 A *reward learner* maps one item (a response to a prompt, described by a feature
 vector or by its text) to a real number. The ensemble never looks inside a reward
-learner; it only uses the two methods below, so any object that implements them
-(and is a scikit-learn estimator, so that ``clone`` works) can be a member.
+learner; it uses only what this module documents, so any scikit-learn estimator
+that implements it can be a member. Run
+:func:`pcr_sklearn.utils.estimator_checks.check_reward_learner` on a learner to
+check that it does.
 
+Required
+--------
 ``fit(items_a, items_b, target, sample_weight=None, *, loss="log")``
     Train on ``n`` comparisons. ``items_a[i]`` and ``items_b[i]`` are the two
     items of comparison ``i``; the model's pairwise probability is
@@ -19,43 +23,151 @@ learner; it only uses the two methods below, so any object that implements them
 
     Losses are weighted means (divided by the sum of ``sample_weight``), so a
     penalty strength means the same thing whatever the number or scale of the
-    weights. Returns ``self``.
+    weights, and a comparison with weight 0 is the same as no comparison.
+    Targets outside the loss's range raise a ``ValueError`` naming the row.
+    Returns ``self``.
 
 ``reward(items)``
     Per-item rewards, a float64 NumPy array of shape ``(n_items,)``, whatever
     device the learner trained on.
 
-``_pair_input`` (class attribute)
-    ``"numeric"`` when items are rows of a float array ``(n, d)``; ``"text"`` when
-    items are rows of an object array ``(n, 2)`` holding ``(prompt, response)``.
+scikit-learn estimator
+    ``get_params`` / ``set_params`` / ``clone`` work (subclass
+    :class:`~sklearn.base.BaseEstimator`); a stochastic learner takes a
+    ``random_state`` parameter, through which the ensemble seeds each member
+    (the convention of scikit-learn's own ensembles).
 
-Reward learners take a ``random_state`` parameter when they are stochastic; the
-ensemble seeds each member through it.
+Declared (:class:`RewardTags`, read with :func:`get_reward_tags`)
+-----------------------------------------------------------------
+``text_items``
+    ``False``: items are rows of a float array ``(n, d)``. ``True``: items are
+    rows of an object array ``(n, 2)`` holding ``(prompt, response)`` strings.
+``warm_start``
+    The learner has a ``warm_start`` parameter; with it set, ``fit`` starts
+    from the fitted solution. The ensemble then re-fits a member during
+    backfitting from a copy of its previous fit instead of from scratch.
+
+Optional
+--------
+``batch_rewards(members, items)`` (classmethod)
+    Rewards of several fitted learners of this class at once, shape
+    ``(n_items, n_members)``, equal to stacking their ``reward(items)``. The
+    ensemble uses it to read the items once for all members.
+
+Subclass :class:`BaseReward` to get the tags machinery and the validation of
+``fit``'s arguments for free.
 """
 
 from __future__ import annotations
 
-import numbers
+import copy
+from dataclasses import dataclass
 
 import numpy as np
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, clone
+from sklearn.utils import get_tags
+
+from ..utils.validation import check_pair_weights, plain
 
 LOSSES = ("log", "squared")
 
 
-class BaseReward(BaseEstimator):
-    """Base class for reward learners (see the module docstring for the protocol).
+@dataclass
+class RewardTags:
+    """What a reward learner declares to the ensemble (see the protocol).
 
-    Subclasses implement ``fit(items_a, items_b, target, sample_weight=None, *,
-    loss="log")`` and ``reward(items)``; :meth:`_check_fit_inputs` validates the
-    arguments of ``fit`` with error messages that name the argument and the row.
+    Parameters
+    ----------
+    text_items : bool, default=False
+        Items are ``(prompt, response)`` text rows instead of feature rows.
+    warm_start : bool, default=False
+        The learner has a ``warm_start`` parameter that makes ``fit`` start
+        from the fitted solution.
     """
 
-    _pair_input = "numeric"
+    text_items: bool = False
+    warm_start: bool = False
+
+
+def get_reward_tags(learner):
+    """The :class:`RewardTags` of a reward learner.
+
+    Learners that subclass :class:`BaseReward` declare them with
+    ``__reward_tags__``; for any other estimator, ``text_items`` follows
+    scikit-learn's ``input_tags.string`` and ``warm_start`` is False.
+
+    Parameters
+    ----------
+    learner : reward learner instance
+
+    Returns
+    -------
+    tags : RewardTags
+
+    Examples
+    --------
+    >>> from pcr_sklearn.rewards import LinearReward, get_reward_tags
+    >>> get_reward_tags(LinearReward())
+    RewardTags(text_items=False, warm_start=True)
+    """
+    declared = getattr(learner, "__reward_tags__", None)
+    if declared is not None:
+        return declared()
+    try:
+        text = bool(get_tags(learner).input_tags.string)
+    except (AttributeError, TypeError):
+        text = False
+    return RewardTags(text_items=text)
+
+
+def member_rewards(members, items):
+    """Rewards of fitted members on ``items``, shape ``(n_items, n_members)``.
+
+    Members of a class with a ``batch_rewards`` classmethod are evaluated
+    together, so the items are read once per class, not once per member.
+
+    Parameters
+    ----------
+    members : list of fitted reward learners
+    items : array-like
+        Items in the members' layout.
+
+    Returns
+    -------
+    rewards : ndarray of shape (n_items, n_members), float64
+    """
+    out = np.empty((len(items), len(members)))
+    by_class = {}
+    for j, member in enumerate(members):
+        by_class.setdefault(type(member), []).append(j)
+    for cls, columns in by_class.items():
+        batch = getattr(cls, "batch_rewards", None)
+        if batch is not None:
+            out[:, columns] = batch([members[j] for j in columns], items)
+        else:
+            for j in columns:
+                out[:, j] = members[j].reward(items)
+    return out
+
+
+class BaseReward(BaseEstimator):
+    """Base class for reward learners (see :mod:`pcr_sklearn.rewards._base`).
+
+    Subclasses implement ``fit(items_a, items_b, target, sample_weight=None, *,
+    loss="log")`` and ``reward(items)``, and declare their
+    :class:`RewardTags` by overriding :meth:`__reward_tags__` (call
+    ``super().__reward_tags__()`` first, then set fields).
+    :meth:`_check_fit_inputs` validates the arguments of ``fit`` with error
+    messages that name the argument and the row.
+    """
+
+    def __reward_tags__(self):
+        """This learner's :class:`RewardTags`."""
+        return RewardTags()
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.string = self._pair_input == "text"
+        tags.input_tags.string = self.__reward_tags__().text_items
         return tags
 
     def _check_fit_inputs(self, items_a, items_b, target, sample_weight, loss):
@@ -83,45 +195,51 @@ class BaseReward(BaseEstimator):
             row = int(np.flatnonzero(bad)[0])
             raise ValueError(
                 f"target must lie in [{low:g}, 1] for loss={loss!r}; row {row} has "
-                f"{_plain(target[row])!r}."
+                f"{plain(target[row])!r}."
             )
         sample_weight = check_pair_weights(sample_weight, n, "sample_weight")
         return target, sample_weight
 
 
-def _plain(value):
-    """NumPy scalars as Python ones: messages read 1.5, not np.float64(1.5)."""
-    return value.item() if isinstance(value, np.generic) else value
+def seeded_clone(learner, seed, previous=None):
+    """A fresh member: ``learner`` cloned with every ``random_state`` set to ``seed``.
 
+    Given the ``previous`` fit of a member being re-fitted, and a learner that
+    declares ``warm_start`` (:class:`RewardTags`), a copy of that fit is
+    returned instead, with warm start switched on: the re-fit starts where
+    the old solution was. Call :func:`restore_warm_start` after fitting it.
 
-def check_pair_weights(sample_weight, n, name="sample_weight", allow_all_zero=True):
-    """Return float64 weights of length ``n`` (ones when ``None``).
+    Parameters
+    ----------
+    learner : reward learner
+        The prototype (unfitted).
+    seed : int
+        Seed for the ``random_state`` parameters (nested ones included).
+    previous : fitted reward learner, default=None
+        The member's previous fit, when re-fitting.
 
-    Raises a ``ValueError`` naming ``name`` and the first offending row for
-    NaN/inf or negative values, and for all-zero weights unless allowed.
+    Returns
+    -------
+    member : reward learner
+        Unfitted (or a warm-startable copy of ``previous``), never ``learner``
+        or ``previous`` itself.
     """
-    if sample_weight is None:
-        return np.ones(n, dtype=np.float64)
-    if isinstance(sample_weight, numbers.Number):
-        sample_weight = np.full(n, float(sample_weight))
-    weights = np.array(sample_weight, dtype=np.float64).reshape(-1)
-    if weights.shape[0] != n:
-        raise ValueError(
-            f"{name} has {weights.shape[0]} entries but there are {n} pairs."
-        )
-    bad = ~np.isfinite(weights)
-    if bad.any():
-        row = int(np.flatnonzero(bad)[0])
-        raise ValueError(
-            f"{name} must be finite; row {row} has {_plain(weights[row])!r}."
-        )
-    negative = weights < 0
-    if negative.any():
-        row = int(np.flatnonzero(negative)[0])
-        raise ValueError(
-            f"Negative values in {name} are not allowed; row {row} has "
-            f"{_plain(weights[row])!r}."
-        )
-    if not allow_all_zero and n > 0 and not weights.any():
-        raise ValueError(f"{name} is all zero; at least one pair needs weight > 0.")
-    return weights
+    warm = previous is not None and get_reward_tags(previous).warm_start
+    member = copy.deepcopy(previous) if warm else clone(learner)
+    params = {
+        key: seed
+        for key in member.get_params(deep=True)
+        if key == "random_state" or key.endswith("__random_state")
+    }
+    if warm:
+        params["warm_start"] = True
+    if params:
+        member.set_params(**params)
+    return member
+
+
+def restore_warm_start(member, previous):
+    """Give a re-fitted member its ``warm_start`` parameter back from ``previous``."""
+    if previous is not None and get_reward_tags(previous).warm_start:
+        member.set_params(warm_start=previous.get_params()["warm_start"])
+    return member

@@ -72,6 +72,11 @@ class LinearReward(BaseReward):
         self.tol = tol
         self.warm_start = warm_start
 
+    def __reward_tags__(self):
+        tags = super().__reward_tags__()
+        tags.warm_start = True
+        return tags
+
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, items_a, items_b, target, sample_weight=None, *, loss="log"):
         """Fit the reward on comparisons of ``items_a`` against ``items_b``.
@@ -143,12 +148,22 @@ class LinearReward(BaseReward):
             )
         return np.asarray(items @ self.coef_, dtype=np.float64)
 
-    @staticmethod
-    def _rewards_many(members, items):
+    @classmethod
+    def batch_rewards(cls, members, items):
         """Rewards of several fitted members in one matrix product.
 
-        Optional protocol extension: the ensemble uses it to read the items once
-        for all members instead of once per member.
+        Optional protocol extension (see :mod:`pcr_sklearn.rewards._base`): the
+        ensemble uses it to read the items once for all members instead of
+        once per member.
+
+        Parameters
+        ----------
+        members : list of fitted LinearReward
+        items : array-like of shape (n_items, n_features)
+
+        Returns
+        -------
+        rewards : ndarray of shape (n_items, len(members))
         """
         coefs = np.column_stack([member.coef_ for member in members])
         return np.asarray(items @ coefs, dtype=np.float64)

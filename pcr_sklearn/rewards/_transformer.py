@@ -54,6 +54,7 @@ from .._torch import (
     to_numpy,
     torch_random_context,
 )
+from ..utils.validation import check_text_items
 from ._base import BaseReward
 
 TRAINABLE = ("head", "last-n", "all")
@@ -168,32 +169,10 @@ class _StopForward(Exception):
 def _check_text_items(items, name="items"):
     """Validate ``(n, 2)`` ``(prompt, response)`` items; return a list of tuples.
 
-    A missing prompt (``None``, NaN or ``""``) means the response is encoded
-    alone; the response must be a string.
+    An empty prompt means the response is encoded alone.
     """
-    array = np.asarray(items, dtype=object)
-    if array.ndim != 2 or array.shape[1] != 2:
-        raise ValueError(
-            f"{name} must be an array of shape (n, 2) holding (prompt, response) "
-            f"pairs, got shape {array.shape}."
-        )
-    out = []
     # ``tolist``: iterating the object array itself makes one array per row.
-    for row, (prompt, response) in enumerate(array.tolist()):
-        if prompt is None or (isinstance(prompt, float) and math.isnan(prompt)):
-            prompt = ""
-        if not isinstance(prompt, str):
-            raise ValueError(
-                f"{name}[{row}, 0] (the prompt) must be a string or None, got "
-                f"{type(prompt).__name__}."
-            )
-        if not isinstance(response, str):
-            raise ValueError(
-                f"{name}[{row}, 1] (the response) must be a string, got "
-                f"{type(response).__name__}."
-            )
-        out.append((prompt, response))
-    return out
+    return [tuple(row) for row in check_text_items(items, name).tolist()]
 
 
 def _digest(prompt, response):
@@ -569,8 +548,6 @@ class TransformerReward(BaseReward):
     array([0.01...])
     """
 
-    _pair_input = "text"
-
     _parameter_constraints: dict = {
         "model": [str, os.PathLike, None],
         "trainable": [StrOptions(set(TRAINABLE))],
@@ -641,6 +618,11 @@ class TransformerReward(BaseReward):
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
+
+    def __reward_tags__(self):
+        tags = super().__reward_tags__()
+        tags.text_items = True
+        return tags
 
     # ------------------------------------------------------------------ cache
     @staticmethod

@@ -12,13 +12,14 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
 from .._compat import Interval, StrOptions, _fit_context
+from ..utils.validation import TEXT_COLUMNS
 from ._cache import EmbeddingCache, text_hash
 from ._hf import POOLINGS, cached_load, model_identity
 from ._hooks import record_embedded
 
 BACKENDS = ("tfidf", "sentence-transformers", "transformers")
 PROMPT_MODES = ("concat", "response", "joint")
-DEFAULT_COLUMNS = ("prompt", "response_a", "response_b")
+DEFAULT_COLUMNS = TEXT_COLUMNS
 # Separator for prompt_mode="joint": a blank line reads as "new section" to
 # both subword tokenizers and bag-of-words models.
 JOINT_SEPARATOR = "\n\n"

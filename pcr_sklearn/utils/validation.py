@@ -1,0 +1,325 @@
+"""The bottom layer: the pair contract's validators, vote rule and vocabulary.
+
+Everything here is plain NumPy and knows nothing about reward learners or
+ensembles, so every other module of the package (metrics, datasets, recovery,
+reward learners, estimators) can use it without pulling in a higher layer
+(see ``docs/architecture.md``). Error messages name the argument and the first
+offending row, so a user can find the bad value in their data.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+from scipy.special import expit
+
+#: Column names of a text pair: the prompt and the two responses.
+TEXT_COLUMNS = ("prompt", "response_a", "response_b")
+#: Column names of a text item: a prompt and one response to it.
+TEXT_ITEM_COLUMNS = ("prompt", "response")
+#: Accepted values of the ``vote`` parameters.
+VOTES = ("hard", "soft")
+
+
+def plain(value):
+    """NumPy scalars as Python ones, so messages read ``1.5``, not ``np.float64(1.5)``.
+
+    Parameters
+    ----------
+    value : object
+        Any value; NumPy scalars are converted with ``.item()``.
+
+    Returns
+    -------
+    value : object
+        The value, as a Python scalar when it was a NumPy one.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pcr_sklearn.utils.validation import plain
+    >>> plain(np.float64(1.5))
+    1.5
+    """
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def hard_votes(rewards_a, rewards_b):
+    """The paper's vote rule: 1 if ``r(A) > r(B)``, 0 if lower, 1/2 on a tie.
+
+    This is the one place the rule is written; every hard vote in the package
+    (ensemble predictions, recovery reports, synthetic ground truth) comes
+    from here.
+
+    Parameters
+    ----------
+    rewards_a, rewards_b : array-like of the same shape
+        Rewards of the A and B items (one column per reward when 2-D).
+
+    Returns
+    -------
+    votes : ndarray of that shape, float64
+
+    Examples
+    --------
+    >>> from pcr_sklearn.utils.validation import hard_votes
+    >>> hard_votes([2.0, 1.0, 0.0], [1.0, 1.0, 3.0])
+    array([1. , 0.5, 0. ])
+    """
+    a = np.asarray(rewards_a, dtype=np.float64)
+    b = np.asarray(rewards_b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ValueError(
+            f"rewards_a and rewards_b must have the same shape, got {a.shape} and "
+            f"{b.shape}."
+        )
+    return (a > b) + 0.5 * (a == b)
+
+
+def pair_votes(rewards_a, rewards_b, vote="hard"):
+    """Member votes for A from per-item rewards (columns are members).
+
+    Parameters
+    ----------
+    rewards_a, rewards_b : ndarray of the same shape
+        Rewards of the A and B items.
+    vote : {"hard", "soft"}, default="hard"
+        ``"hard"``: :func:`hard_votes`. ``"soft"``: ``sigmoid(r(A) - r(B))``,
+        the Bradley-Terry probability.
+
+    Returns
+    -------
+    votes : ndarray of that shape, float64
+
+    Examples
+    --------
+    >>> from pcr_sklearn.utils.validation import pair_votes
+    >>> pair_votes([0.0, 2.0], [0.0, 1.0], "soft").round(3)
+    array([0.5  , 0.731])
+    """
+    if vote == "soft":
+        return expit(np.subtract(rewards_a, rewards_b, dtype=np.float64))
+    if vote != "hard":
+        raise ValueError(f"vote must be one of {VOTES}, got {vote!r}.")
+    return hard_votes(rewards_a, rewards_b)
+
+
+def check_pair_weights(sample_weight, n, name="sample_weight", *, allow_all_zero=True):
+    """Float64 weights of length ``n`` (ones when ``None``), validated.
+
+    Parameters
+    ----------
+    sample_weight : array-like of shape (n,), float or None
+        The weights; a scalar is broadcast.
+    n : int
+        Number of pairs.
+    name : str, default="sample_weight"
+        Argument name used in error messages.
+    allow_all_zero : bool, default=True
+        Whether all-zero weights are accepted.
+
+    Returns
+    -------
+    weights : ndarray of shape (n,), float64
+        A new array (the input is never modified).
+
+    Raises
+    ------
+    ValueError
+        For a wrong length, NaN/inf or negative values (naming the first
+        offending row), and all-zero weights unless allowed.
+
+    Examples
+    --------
+    >>> from pcr_sklearn.utils.validation import check_pair_weights
+    >>> check_pair_weights(None, 2)
+    array([1., 1.])
+    >>> check_pair_weights([1.0, -2.0], 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: Negative values in sample_weight are not allowed; row 1 has -2.0.
+    """
+    if sample_weight is None:
+        return np.ones(n, dtype=np.float64)
+    if isinstance(sample_weight, numbers.Number):
+        sample_weight = np.full(n, float(sample_weight))
+    weights = np.array(sample_weight, dtype=np.float64).reshape(-1)
+    if weights.shape[0] != n:
+        raise ValueError(
+            f"{name} has {weights.shape[0]} entries but there are {n} pairs."
+        )
+    _raise_first(~np.isfinite(weights), weights, f"{name} must be finite")
+    _raise_first(weights < 0, weights, f"Negative values in {name} are not allowed")
+    if not allow_all_zero and n > 0 and not weights.any():
+        raise ValueError(f"{name} is all zero; at least one pair needs weight > 0.")
+    return weights
+
+
+def check_probabilities(values, name, n=None, *, accept_proba=False):
+    """A 1-D float64 array of values in [0, 1].
+
+    Parameters
+    ----------
+    values : array-like
+        The values.
+    name : str
+        Argument name used in error messages.
+    n : int, default=None
+        Required length, if any.
+    accept_proba : bool, default=False
+        Also accept ``predict_proba``'s ``(n, 2)`` output and use column 1
+        (``P(A preferred)``).
+
+    Returns
+    -------
+    values : ndarray of shape (n,), float64
+
+    Examples
+    --------
+    >>> from pcr_sklearn.utils.validation import check_probabilities
+    >>> check_probabilities([[0.2, 0.8]], "y_prob", accept_proba=True)
+    array([0.8])
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if accept_proba and values.ndim == 2 and values.shape[1] == 2:
+        values = values[:, 1]
+    if values.ndim != 1:
+        expected = "1-D (or predict_proba's (n, 2) output)" if accept_proba else "1-D"
+        raise ValueError(f"{name} must be {expected}, got shape {values.shape}.")
+    if n is not None and values.shape[0] != n:
+        raise ValueError(f"{name} has {values.shape[0]} entries, expected {n}.")
+    bad = ~np.isfinite(values) | (values < 0.0) | (values > 1.0)
+    _raise_first(bad, values, f"{name} must lie in [0, 1]")
+    return values
+
+
+def split_pairs(X, name="pairs"):
+    """Items A and B of numeric pairs, flat ``(n, 2 d)`` or stacked ``(n, 2, d)``.
+
+    Parameters
+    ----------
+    X : array-like
+        Flat pairs ``[features of A | features of B]`` with an even number of
+        columns, or stacked pairs with axis 1 holding A and B.
+    name : str, default="pairs"
+        Argument name used in error messages.
+
+    Returns
+    -------
+    items_a, items_b : ndarray of shape (n, d)
+        Views into ``X`` (no copy).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pcr_sklearn.utils.validation import split_pairs
+    >>> a, b = split_pairs(np.arange(8.0).reshape(2, 4))
+    >>> a.tolist(), b.tolist()
+    ([[0.0, 1.0], [4.0, 5.0]], [[2.0, 3.0], [6.0, 7.0]])
+    """
+    X = np.asarray(X)
+    if X.ndim == 3:
+        if X.shape[1] != 2:
+            raise ValueError(
+                f"Stacked {name} must have shape (n_pairs, 2, d), got {X.shape}: "
+                "axis 1 holds the two items A and B."
+            )
+        return X[:, 0], X[:, 1]
+    if X.ndim != 2:
+        raise ValueError(
+            f"{name} must be flat (n_pairs, 2 * d) or stacked (n_pairs, 2, d), got "
+            f"shape {X.shape}."
+        )
+    width = X.shape[1]
+    if width % 2:
+        raise ValueError(
+            f"Flat {name} need an even number of columns [A | B], got n_features="
+            f"{width}. Pass (n_pairs, 2 * d) features or stacked (n_pairs, 2, d)."
+        )
+    d = width // 2
+    return X[:, :d], X[:, d:]
+
+
+def check_finite(X, name):
+    """Raise a ``ValueError`` naming the row and column of the first NaN/inf.
+
+    Parameters
+    ----------
+    X : ndarray
+        Numbers; more than two axes are flattened per row.
+    name : str
+        Argument name used in the message.
+    """
+    # Summing first is a cheap test that avoids a full boolean mask on the
+    # common, clean path (it overflows to inf only for values near the
+    # float limit, and then the exact mask below decides).
+    if not X.size:
+        return
+    with np.errstate(over="ignore", invalid="ignore"):
+        total = X.sum()
+    if np.isfinite(total):
+        return
+    flat = X.reshape(X.shape[0], -1)
+    bad = ~np.isfinite(flat)
+    if bad.any():
+        row, col = np.argwhere(bad)[0]
+        raise ValueError(
+            f"{name} contains NaN or inf: row {row}, column {col} has "
+            f"{plain(flat[row, col])!r}."
+        )
+
+
+def check_text_items(items, name="items", columns=TEXT_ITEM_COLUMNS):
+    """Text rows as an object array, every cell a string.
+
+    An empty prompt ``""`` means "no prompt" (the response is encoded
+    alone); a missing value (``None``, NaN) is an error, so that a column
+    lost in a data join is noticed instead of silently read as no prompt.
+
+    Parameters
+    ----------
+    items : array-like or DataFrame of shape (n, len(columns))
+        Text rows.
+    name : str, default="items"
+        Argument name used in error messages.
+    columns : tuple of str, default=("prompt", "response")
+        Names of the columns, for messages; also the required width.
+
+    Returns
+    -------
+    items : ndarray of shape (n, len(columns)), dtype object
+
+    Examples
+    --------
+    >>> from pcr_sklearn.utils.validation import check_text_items
+    >>> check_text_items([["Q?", "A."]]).shape
+    (1, 2)
+    >>> check_text_items([["Q?", None]])
+    Traceback (most recent call last):
+    ...
+    ValueError: items must hold strings; row 0, column 'response' has None.
+    """
+    if hasattr(items, "to_numpy"):
+        items = items.to_numpy(dtype=object)
+    items = np.asarray(items, dtype=object)
+    width = len(columns)
+    if items.ndim != 2 or items.shape[1] != width:
+        raise ValueError(
+            f"{name} must have shape (n, {width}) holding ({', '.join(columns)}) "
+            f"rows, got shape {items.shape}."
+        )
+    is_text = np.frompyfunc(lambda v: isinstance(v, str), 1, 1)(items).astype(bool)
+    if not is_text.all():
+        row, col = np.argwhere(~is_text)[0]
+        raise ValueError(
+            f"{name} must hold strings; row {row}, column {columns[col]!r} has "
+            f"{plain(items[row, col])!r}."
+        )
+    return items
+
+
+def _raise_first(bad, values, message):
+    if bad.any():
+        row = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{message}; row {row} has {plain(values[row])!r}.")
