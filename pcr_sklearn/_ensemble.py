@@ -14,6 +14,7 @@ from ._objectives import OBJECTIVES, get_objective
 from ._pairs import check_sample_weight, encode_labels
 from ._pruning import prune_mask
 from ._stages import MAX_SEED, StageLoop, disagreement, renormalise, weighted_error
+from .rewards import get_reward_tags
 
 
 class PairwiseCalibratedEnsemble(BasePairEnsemble):
@@ -323,6 +324,14 @@ class PairwiseCalibratedEnsemble(BasePairEnsemble):
             del self.validation_score_
 
     def _stage_loop(self, items_a, items_b, target, sample_weight):
+        objective = get_objective(self.objective)
+        losses = get_reward_tags(self.estimator_).losses
+        if objective.loss not in losses:
+            raise ValueError(
+                f"objective={self.objective!r} fits members with loss="
+                f"{objective.loss!r}, which {type(self.estimator_).__name__} does "
+                f"not declare (its losses: {list(losses)}); use another objective."
+            )
         return StageLoop(
             self.estimator_,
             items_a,
@@ -330,7 +339,7 @@ class PairwiseCalibratedEnsemble(BasePairEnsemble):
             target,
             sample_weight,
             vote=self.vote,
-            objective=get_objective(self.objective),
+            objective=objective,
             n_backfit=self.n_backfit,
             rng=self._rng,
             members=self.estimators_,

@@ -46,6 +46,9 @@ Declared (:class:`RewardTags`, read with :func:`get_reward_tags`)
     The learner has a ``warm_start`` parameter; with it set, ``fit`` starts
     from the fitted solution. The ensemble then re-fits a member during
     backfitting from a copy of its previous fit instead of from scratch.
+``losses``
+    The losses ``fit`` supports (default both); a learner that can only do
+    ``"log"`` still serves every objective except the paper's ``"residual"``.
 
 Optional
 --------
@@ -83,10 +86,15 @@ class RewardTags:
     warm_start : bool, default=False
         The learner has a ``warm_start`` parameter that makes ``fit`` start
         from the fitted solution.
+    losses : tuple of str, default=("log", "squared")
+        The protocol losses ``fit`` supports. The ensemble's paper objective
+        (``objective="residual"``) needs ``"squared"``; every other objective
+        and the baselines need ``"log"``.
     """
 
     text_items: bool = False
     warm_start: bool = False
+    losses: tuple = LOSSES
 
 
 def get_reward_tags(learner):

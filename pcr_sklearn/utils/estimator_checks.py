@@ -1,4 +1,10 @@
-"""Pair-aware estimator checks.
+"""Estimator checks: pair-aware ensemble checks and the reward-learner suite.
+
+:func:`check_reward_learner` checks that a reward learner follows the protocol
+of :mod:`pcr_sklearn.rewards._base`; run it on your own learner before using it
+as a member.
+
+Pair-aware ensemble checks:
 
 scikit-learn's common checks feed matrices with 3 or 5 columns to some checks;
 a flat pair row ``[A | B]`` needs an even width, so those checks cannot pass
@@ -21,6 +27,13 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
+
+from ._reward_checks import (
+    RewardLearnerCheckError,
+    check_reward_learner,
+    make_comparisons,
+    yield_reward_learner_checks,
+)
 
 
 def make_pairs(n_pairs=60, n_features=3, *, random_state=0):
@@ -216,3 +229,13 @@ _PAIR_CHECKS = (
 def yield_pair_checks():
     """Yield the pair-aware checks; each takes an unfitted estimator."""
     yield from _PAIR_CHECKS
+
+
+__all__ = [
+    "RewardLearnerCheckError",
+    "check_reward_learner",
+    "make_comparisons",
+    "make_pairs",
+    "yield_pair_checks",
+    "yield_reward_learner_checks",
+]
