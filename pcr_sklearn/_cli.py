@@ -3,7 +3,8 @@
 ``pcr-sklearn demo`` is the package's main job: it fits pairwise calibrated
 ensembles on the bundled argument data, offline and on the CPU, and prints the
 held-out calibration error for k = 1..8 members next to the single-reward
-floor and a soft-label Bradley-Terry reward.
+floor and a soft-label Bradley-Terry reward. The experiment itself lives in
+:mod:`pcr_sklearn._demo`; this module parses the options and prints tables.
 """
 
 import argparse
@@ -15,7 +16,6 @@ import numpy as np
 
 from ._ensemble import PairwiseCalibratedEnsemble
 from .metrics import calibration_error, single_reward_floor
-from .utils.validation import hard_votes
 
 
 def main(argv=None):
@@ -231,107 +231,23 @@ def _predict(args):
 
 
 def _demo(args):
-    from sklearn.model_selection import GroupKFold, train_test_split
+    # Imported when the command runs: the demo pulls in the text features and
+    # the baselines, and it prints with this module's _print_table (so a
+    # top-level import would be circular).
+    from ._demo import run_demo
 
-    from .baselines import SoftBradleyTerry
-    from .datasets import load_convincing_arguments
-    from .text import PairEmbedder
-
-    start = time.perf_counter()
-    data = load_convincing_arguments(as_frame=False)
-    X_text, y, debates = data.data, data.target, data.debate_ids
-    if args.n_pairs is not None:
-        keep = np.random.RandomState(args.random_state).permutation(len(y))
-        keep = np.sort(keep[: args.n_pairs])
-        X_text, y, debates = X_text[keep], y[keep], debates[keep]
-    k = args.max_estimators
-    print(
-        f"UKPConvArg1 (Habernal & Gurevych 2016, CC-BY 4.0): {len(y):,} argument "
-        f"pairs, {len(np.unique(debates))} debates, soft labels from 4-5 votes.\n"
-        "Features: TF-IDF + SVD(128) of each argument (offline). Members: "
-        "linear rewards, hard votes.\n"
+    run_demo(
+        max_estimators=args.max_estimators,
+        n_folds=args.n_folds,
+        n_pairs=args.n_pairs,
+        out_dir=args.out_dir,
+        random_state=args.random_state,
     )
-    splits = {
-        "held-out pairs (25%)": [
-            train_test_split(
-                np.arange(len(y)), test_size=0.25, random_state=args.random_state
-            )
-        ],
-        f"held-out debates ({args.n_folds}-fold)": list(
-            GroupKFold(args.n_folds).split(X_text, y, debates)
-        ),
-    }
-    results = {}
-    for protocol, folds in splits.items():
-        staged, soft_bt, hard_bt, floor, constant = [], [], [], [], []
-        for train, test in folds:
-            # A linear reward's prompt block cancels in r(A) - r(B): embed
-            # responses only.
-            embedder = PairEmbedder(
-                "tfidf", prompt_mode="response", random_state=args.random_state
-            )
-            X_train = embedder.fit_transform(X_text[train])
-            X_test = embedder.transform(X_text[test])
-            est = PairwiseCalibratedEnsemble(
-                n_estimators=k, random_state=args.random_state
-            ).fit(X_train, y[train])
-            staged.append(
-                [
-                    calibration_error(y[test], proba)
-                    for proba in est.staged_predict_proba(X_test)
-                ]
-            )
-            bt = SoftBradleyTerry(random_state=args.random_state)
-            share = bt.fit(X_train, y[train]).predict_proba(X_test)[:, 1]
-            soft_bt.append(calibration_error(y[test], share))
-            hard = hard_votes(share, np.full_like(share, 0.5))
-            hard_bt.append(calibration_error(y[test], hard))
-            floor.append(single_reward_floor(y[test]))
-            constant.append(calibration_error(y[test], np.full(len(test), 0.5)))
-        sizes = [len(test) for _, test in folds]
-        results[protocol] = {
-            name: np.average(values, axis=0, weights=sizes)
-            for name, values in dict(
-                ensemble=staged,
-                soft_bt=soft_bt,
-                hard_bt=hard_bt,
-                floor=floor,
-                constant=constant,
-            ).items()
-        }
-    _print_demo_table(results, k)
-    print(f"\n({time.perf_counter() - start:.0f}s)")
-    _plot_demo(results, k, args.out_dir)
     return 0
 
 
-def _print_demo_table(results, k):
-    protocols = list(results)
-    header = ("held-out calibration error",) + tuple(
-        f"{name} (x floor)" for name in protocols
-    )
-
-    def cell(protocol, value):
-        return f"{value:.4f} ({value / results[protocol]['floor']:.2f})"
-
-    rows = [
-        (f"ensemble, k={j}",)
-        + tuple(cell(p, results[p]["ensemble"][j - 1]) for p in protocols)
-        for j in range(1, k + 1)
-    ]
-    rows += [
-        ("single-reward floor",)
-        + tuple(cell(p, results[p]["floor"]) for p in protocols),
-        ("SoftBradleyTerry, probability",)
-        + tuple(cell(p, results[p]["soft_bt"]) for p in protocols),
-        ("SoftBradleyTerry, hard vote",)
-        + tuple(cell(p, results[p]["hard_bt"]) for p in protocols),
-        ("constant 0.5",) + tuple(cell(p, results[p]["constant"]) for p in protocols),
-    ]
-    _print_table(header, rows)
-
-
 def _print_table(header, rows):
+    """Print ``rows`` under ``header`` as a Markdown table (evaluate, demo)."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
 
     def line(row):
@@ -342,27 +258,3 @@ def _print_table(header, rows):
     print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
     for row in rows:
         print(line(row))
-
-
-def _plot_demo(results, k, out_dir):
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
-        print("(install matplotlib for a plot: pip install 'pcr-sklearn[plot]')")
-        return
-    fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 3.6))
-    for ax, (protocol, res) in zip(np.atleast_1d(axes), results.items(), strict=True):
-        members = np.arange(1, k + 1)
-        ax.plot(members, res["ensemble"], "o-", label="ensemble (hard votes)")
-        ax.axhline(res["floor"], color="k", ls="--", label="single-reward floor")
-        ax.axhline(res["soft_bt"], color="C1", ls=":", label="SoftBradleyTerry")
-        ax.set(title=protocol, xlabel="members k", ylabel="calibration error")
-        ax.legend(fontsize=8)
-    fig.tight_layout()
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / "demo.png"
-    fig.savefig(path, dpi=120)
-    print(f"plot: {path}")

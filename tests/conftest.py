@@ -79,7 +79,7 @@ def tiny_transformer(tmp_path_factory):
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
     pytest.importorskip("tokenizers")
-    from pcr_sklearn.utils import build_random_bert
+    from pcr_sklearn.utils._testing import build_random_bert
 
     root = tmp_path_factory.mktemp("tiny_transformer")
     built = build_random_bert(

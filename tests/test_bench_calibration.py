@@ -1,16 +1,21 @@
-"""Smoke test of the calibration benchmark script (``--quick``, a few seconds).
+"""Smoke test of the calibration benchmark script (``--quick``, ~15 s).
 
 The script is loaded from its file and run in this process on a subsample of
 the argument data, so it cannot rot unnoticed; the full run is the benchmark.
+Marked ``slow`` (``python -m pytest -m slow`` runs it): it checks the layout of
+the benchmark's JSON and the benchmark's own GridSearchCV self-check; the
+staged predictions that self-check relies on are tested in test_ensemble.py.
 """
 
 import json
 
 import numpy as np
+import pytest
 
 from ._helpers import load_script as _load
 
 
+@pytest.mark.slow
 def test_calibration_benchmark_quick_writes_json(tmp_path, capsys):
     bench = _load("benchmarks/calibration.py", "_bench_calibration")
     bench.main(["--quick", "--n-jobs", "1", "--out", str(tmp_path)])

@@ -129,6 +129,53 @@ def test_demo_quick(tmp_path):
     assert "SoftBradleyTerry" in result.stdout
 
 
+@pytest.fixture
+def svg_backend():
+    """matplotlib switched to a non-Agg backend for the test, then restored:
+    with the default Agg, a demo that switched to Agg would go unnoticed."""
+    matplotlib = pytest.importorskip("matplotlib")
+    original = matplotlib.get_backend()
+    matplotlib.use("svg")
+    yield matplotlib
+    matplotlib.use(original)
+
+
+def test_demo_leaves_the_matplotlib_backend_alone(tmp_path, capsys, svg_backend):
+    pyplot = sys.modules.get("matplotlib.pyplot")
+    open_figures = pyplot.get_fignums() if pyplot else []
+    args = ["--n-pairs", "600", "--max-estimators", "2", "--n-folds", "2"]
+    assert main(["demo", *args, "--out-dir", str(tmp_path)]) == 0
+    assert svg_backend.get_backend() == "svg"
+    if pyplot is not None:  # nothing left open in pyplot's global state
+        assert pyplot.get_fignums() == open_figures
+    out = capsys.readouterr().out
+    assert "| ensemble, k=2 " in out and "| constant 0.5 " in out
+    assert f"plot: {tmp_path / 'demo.png'}" in out
+    assert (tmp_path / "demo.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_demo_plot_without_pyplot(tmp_path, svg_backend):
+    from pcr_sklearn._demo import plot_demo
+
+    results = {
+        name: {"ensemble": [0.2, 0.1, 0.08], "floor": 0.09, "soft_bt": 0.07}
+        for name in ("held-out pairs", "held-out debates")
+    }
+    path = plot_demo(results, 3, tmp_path / "plots")
+    assert path == tmp_path / "plots" / "demo.png" and path.stat().st_size > 0
+    assert svg_backend.get_backend() == "svg"
+
+
+def test_demo_without_matplotlib(tmp_path, capsys, monkeypatch):
+    from pcr_sklearn._demo import plot_demo
+
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    results = {"p": {"ensemble": [0.2], "floor": 0.09, "soft_bt": 0.07}}
+    assert plot_demo(results, 1, tmp_path) is None
+    assert "install matplotlib" in capsys.readouterr().out
+    assert not (tmp_path / "demo.png").exists()
+
+
 def test_readme_quickstart_runs():
     readme = (Path(__file__).parents[1] / "README.md").read_text()
     code = readme.split("```python\n", 1)[1].split("```", 1)[0]

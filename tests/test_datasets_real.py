@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from pcr_sklearn._compat import InvalidParameterError
 from pcr_sklearn.datasets import (
     load_convincing_arguments,
     load_preference_pairs,
@@ -100,7 +101,11 @@ def test_ties_drop(args_np):
 
 @pytest.mark.parametrize("ties", ["mean", None, "HALF"])
 def test_bad_ties(ties):
-    with pytest.raises(ValueError, match="ties must be 'half' or 'drop'"):
+    with pytest.raises(
+        ValueError,
+        match=r"'ties' parameter of load_convincing_arguments must be a str among "
+        r"\{'(half|drop)', '(half|drop)'\}",
+    ):
         load_convincing_arguments(as_frame=False, ties=ties)
 
 
@@ -190,7 +195,7 @@ def test_soft_labels_values():
         (([1, 2], [1]), {}, "differ in length"),
         (([[1, 2]], [[1, 2]]), {}, "votes_a must be 1-D"),
         ((["x"], [1]), {}, "votes_a must be an array of numeric counts"),
-        (([1], [1]), {"ties": "ignore"}, "ties must be"),
+        (([1], [1]), {"ties": "ignore"}, "'ties' parameter of soft_labels_from_votes"),
     ],
 )
 def test_soft_labels_errors(args, kwargs, match):
@@ -426,7 +431,46 @@ def test_missing_file_and_directory(tmp_path):
 
 def test_bad_arguments(tmp_path):
     path = _write_jsonl(tmp_path / "p.jsonl", ROWS)
-    with pytest.raises(ValueError, match="ties must be"):
+    with pytest.raises(ValueError, match="'ties' parameter of load_preference_pairs"):
         load_preference_pairs(path, ties="maybe", as_frame=False)
-    with pytest.raises(ValueError, match="votes_cols must be a sequence of 2 or 3"):
+    with pytest.raises(
+        ValueError, match="'votes_cols' parameter of load_preference_pairs must be"
+    ):
         load_preference_pairs(path, votes_cols="label", as_frame=False)
+    with pytest.raises(ValueError, match="votes_cols must be a sequence of 2 or 3"):
+        load_preference_pairs(path, votes_cols=["a", "b", "c", "d"], as_frame=False)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [
+        ({"as_frame": "yes"}, "as_frame"),
+        ({"prompt_col": 0}, "prompt_col"),
+        ({"response_a_col": None}, "response_a_col"),
+        ({"label_col": 1}, "label_col"),
+        ({"weight_col": ["w"]}, "weight_col"),
+        ({"group_col": 3}, "group_col"),
+        ({"id_col": 3}, "id_col"),
+        ({"ties": None}, "ties"),
+    ],
+)
+def test_load_preference_pairs_parameter_errors(tmp_path, kwargs, name):
+    path = _write_jsonl(tmp_path / "p.jsonl", ROWS)
+    with pytest.raises(
+        InvalidParameterError, match=f"'{name}' parameter of load_preference_pairs"
+    ):
+        load_preference_pairs(path, **kwargs)
+
+
+def test_load_preference_pairs_path_must_be_a_path():
+    with pytest.raises(InvalidParameterError, match="'path' parameter"):
+        load_preference_pairs(42)
+
+
+def test_loaders_and_vote_rule_parameter_errors():
+    with pytest.raises(InvalidParameterError, match="'as_frame' parameter"):
+        load_convincing_arguments(as_frame="no")
+    with pytest.raises(InvalidParameterError, match="'votes_a' parameter"):
+        soft_labels_from_votes(3, [1])
+    with pytest.raises(InvalidParameterError, match="'votes_tie' parameter"):
+        soft_labels_from_votes([3], [1], "none")

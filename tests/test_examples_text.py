@@ -43,6 +43,11 @@ def test_text_pipeline_example_prints_sane_numbers(capsys):
     assert weights.sum() == pytest.approx(1.0)
 
 
+# ~13 s: smoke run of benchmarks/bench_text.py --quick (its JSON and its own
+# exactly-once verdict). The embedding cache's exactly-once property under
+# GridSearchCV is tested fast in test_text.py
+# (test_grid_search_embeds_each_text_once_with_cache).
+@pytest.mark.slow
 def test_bench_text_quick_embeds_each_text_once_with_cache(tmp_path, isolated_sys_path):
     pytest.importorskip("torch")
     pytest.importorskip("transformers")

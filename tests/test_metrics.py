@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
+from pcr_sklearn._compat import InvalidParameterError
 from pcr_sklearn.metrics import (
     calibration_error,
     disagreement_scores,
@@ -33,7 +34,7 @@ def test_regret_golden():
     assert regret([0.8], [0.8], policy="majority") == pytest.approx(0.0)
     assert regret([0.8], [0.3], policy="majority") == pytest.approx(0.6)
     assert regret([0.8], [0.5], policy="majority") == pytest.approx(0.3)
-    with pytest.raises(ValueError, match="policy must be"):
+    with pytest.raises(ValueError, match="'policy' parameter of regret must be"):
         regret([0.5], [0.5], policy="best")
 
 
@@ -75,3 +76,37 @@ def test_disagreement_scores():
 def test_metric_errors(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (
+            lambda: calibration_error(0.5, [0.5]),
+            "The 'y_true' parameter of calibration_error must be an array-like",
+        ),
+        (lambda: calibration_error([0.5], "p"), "'y_prob' parameter"),
+        (lambda: calibration_error([0.5], [0.5], sample_weight="w"), "'sample_weight'"),
+        (
+            lambda: single_reward_floor(None),
+            "'y_true' parameter of single_reward_floor",
+        ),
+        (
+            lambda: regret([0.5], [0.5], policy="Sample"),
+            r"'policy' parameter of regret must be a str among "
+            r"\{'(sample|majority)', '(sample|majority)'\}",
+        ),
+        (lambda: kendall_tau_matrix(3.0), "'rewards' parameter of kendall_tau_matrix"),
+        (lambda: disagreement_scores([[1]], 1.0), "'y_true' parameter of disagreement"),
+    ],
+)
+def test_invalid_parameters_name_the_parameter(call, message):
+    with pytest.raises(InvalidParameterError, match=message):
+        call()
+
+
+def test_scalar_sample_weight_is_broadcast():
+    assert calibration_error([0.8, 0.4], [1.0, 0.5], sample_weight=3.0) == (
+        pytest.approx(0.025)
+    )
+    assert single_reward_floor([0.5, 0.5], sample_weight=2) == pytest.approx(0.25)

@@ -14,6 +14,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 torch = pytest.importorskip("torch")
 
+from pcr_sklearn._ensemble import PairwiseCalibratedEnsemble  # noqa: E402
 from pcr_sklearn._torch import (  # noqa: E402
     resolve_device,
     resolve_load_device,
@@ -350,7 +351,6 @@ def test_cuda_fit_pickles_to_cpu(monkeypatch):
 
 
 def test_ensemble_of_mlp_rewards_is_deterministic_and_pickles():
-    ensemble_module = pytest.importorskip("pcr_sklearn._ensemble")
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=(200, 3)), rng.normal(size=(200, 3))
     # Two groups of annotators: 60% follow feature 0, 40% feature 1.
@@ -358,7 +358,7 @@ def test_ensemble_of_mlp_rewards_is_deterministic_and_pickles():
     X = np.hstack([a, b])
 
     def make():
-        return ensemble_module.PairwiseCalibratedEnsemble(
+        return PairwiseCalibratedEnsemble(
             _fast(hidden_layer_sizes=(8,), max_epochs=60),
             n_estimators=2,
             random_state=0,

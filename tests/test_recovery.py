@@ -9,6 +9,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from scipy.stats import binom, multinomial
 
+from pcr_sklearn._compat import InvalidParameterError
 from pcr_sklearn.datasets import make_preference_mixture
 from pcr_sklearn.datasets._synthetic import vote_probabilities
 from pcr_sklearn.recovery import (
@@ -326,6 +327,63 @@ def test_report_validation():
         recovery_report(ens, X, y[:-1], truth)
     with pytest.raises(ValueError, match="X"):
         recovery_report(ens, X[:, :-1], y, truth)
+    # Column vectors of labels are read like 1-D ones.
+    column = recovery_report(ens, X, y[:, None], truth)
+    assert (
+        column.calibration_error == recovery_report(ens, X, y, truth).calibration_error
+    )
+
+
+@pytest.mark.parametrize(
+    "call, name",
+    [
+        (lambda X, y, t, ens: recovery_report(object(), X, y, t), "estimator"),
+        (lambda X, y, t, ens: recovery_report(ens, "pairs", y, t), "X"),
+        (lambda X, y, t, ens: recovery_report(ens, X, 0.5, t), "y"),
+        (
+            lambda X, y, t, ens: recovery_report(ens, X, y, t, n_annotators=5),
+            "n_annotators",
+        ),
+        (
+            lambda X, y, t, ens: recovery_report(ens, X, y, t, sample_weight="w"),
+            "sample_weight",
+        ),
+        (lambda X, y, t, ens: truth_on_pairs(t, None), "X"),
+        (lambda X, y, t, ens: sample_annotator_ensemble(t, 0), "n_members"),
+        (lambda X, y, t, ens: sample_annotator_ensemble(t, 2.5), "n_members"),
+        (
+            lambda X, y, t, ens: sample_annotator_ensemble(t, 2, random_state="a"),
+            "random_state",
+        ),
+        (lambda X, y, t, ens: noise_term(0.5, [3]), "p_star"),
+        (
+            lambda X, y, t, ens: noise_term([0.5], [3], vote_variance=0.1),
+            "vote_variance",
+        ),
+        (lambda X, y, t, ens: oracle_calibration_error(y, None, [1.0]), "group_votes"),
+        (
+            lambda X, y, t, ens: expected_annotator_ensemble_error([[1]], [1], 0),
+            "n_members",
+        ),
+        (lambda X, y, t, ens: agreement_matrix("v", [[1]]), "member_votes"),
+        (lambda X, y, t, ens: match_members([[1]], "v"), "group_votes"),
+        (lambda X, y, t, ens: matched_weight_error([1], [1], 0, [0]), "member_index"),
+    ],
+)
+def test_invalid_parameters_name_the_parameter(call, name):
+    X, y, truth = _mixture()
+    ens = _oracle_ensemble(truth)
+    with pytest.raises(InvalidParameterError, match=f"The '{name}' parameter of "):
+        call(X, y, truth, ens)
+
+
+def test_bool_members_and_scalar_weights():
+    X, y, truth = _mixture()
+    # bool is an int to validate_params; the ensemble size still refuses it.
+    with pytest.raises(ValueError, match="n_members must be a positive integer"):
+        sample_annotator_ensemble(truth, True)
+    # A scalar sample_weight is broadcast, as by every weight check.
+    assert noise_term([0.5, 1.0], [5, 5], sample_weight=2.0) == pytest.approx(0.025)
 
 
 # --- end to end with the estimator ---------------------------------------------

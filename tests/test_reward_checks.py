@@ -47,7 +47,8 @@ def test_package_and_example_learners_pass(learner, check):
 
 def test_transformer_reward_passes(tiny_transformer):
     learner = TransformerReward(
-        str(tiny_transformer.hf_dir), max_epochs=3, device="cpu", max_length=32
+        str(tiny_transformer.hf_dir), learning_rate=0.01, max_epochs=100, device="cpu",
+        max_length=32,
     )
     check_reward_learner(learner)
 

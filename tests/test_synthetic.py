@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from scipy.special import expit
 
+from pcr_sklearn._compat import InvalidParameterError
 from pcr_sklearn.datasets import item_features, make_preference_mixture
 
 SMALL = dict(n_prompts=12, n_responses=4, n_features=3)
@@ -302,3 +303,87 @@ def test_consistency_property(
 def test_bad_input_raises(kwargs, name):
     with pytest.raises(ValueError, match=name):
         make_preference_mixture(**{**SMALL, **kwargs})
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (
+            {"n_prompts": 0},
+            r"The 'n_prompts' parameter of make_preference_mixture must be an int "
+            r"in the range \[1, inf\)\. Got 0 instead\.",
+        ),
+        ({"n_responses": 1.0}, "'n_responses' parameter"),
+        ({"n_pairs": "all"}, "'n_pairs' parameter"),
+        ({"temperature": float("inf")}, "'temperature' parameter"),
+        ({"reward": "cubic"}, "'reward' parameter"),
+        ({"n_annotators": "many"}, "'n_annotators' parameter"),
+        ({"return_truth": 1}, "'return_truth' parameter"),
+        ({"random_state": "seed"}, "'random_state' parameter"),
+    ],
+)
+def test_invalid_parameters_name_the_parameter(kwargs, message):
+    with pytest.raises(InvalidParameterError, match=message):
+        make_preference_mixture(**{**SMALL, **kwargs})
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        # bool is an int to validate_params; the generator still refuses it.
+        ({"n_prompts": True}, "n_prompts must be an integer, got True"),
+        ({"n_pairs": True}, "n_pairs must be an integer, got True"),
+        ({"temperature": True}, "temperature must be a real number, got True"),
+        ({"n_annotators": True}, "n_annotators must be a positive integer or"),
+    ],
+)
+def test_bools_are_not_numbers(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        make_preference_mixture(**{**SMALL, **kwargs})
+
+
+def test_numpy_scalars_give_the_same_data():
+    plain = _make(n_pairs=30, n_annotators=(2, 5), temperature=0.5)
+    numpy = _make(
+        n_prompts=np.int64(12),
+        n_responses=np.int32(4),
+        n_pairs=np.int64(30),
+        n_annotators=np.array([2, 5]),
+        temperature=np.float32(0.5),
+        return_truth=np.bool_(True),
+    )
+    for a, b in zip(plain[:2], numpy[:2], strict=True):
+        np.testing.assert_array_equal(a, b)
+    assert type(numpy[2].temperature) is float
+
+
+def test_item_features_validates_its_parameters():
+    with pytest.raises(InvalidParameterError, match="'prompt_features' parameter"):
+        item_features(1.0, [[1.0]])
+
+
+def test_random_draws_are_pinned():
+    """Golden values: a refactor must keep every random draw, in order."""
+    X, y, truth = make_preference_mixture(
+        n_prompts=6,
+        n_responses=4,
+        n_features=2,
+        n_pairs=20,
+        n_annotators=(2, 6),
+        temperature=0.5,
+        tie_margin=0.2,
+        reward=["linear", "mlp", "quadratic"],
+        return_truth=True,
+        random_state=42,
+    )
+    assert truth.pair_items[:5].tolist() == [[0, 1], [0, 2], [0, 3], [1, 3], [4, 6]]
+    assert truth.n_annotators[:8].tolist() == [2, 4, 6, 6, 3, 5, 4, 5]
+    assert truth.n_votes_a[:8].tolist() == [1, 2, 2, 2, 0, 0, 1, 4]
+    assert truth.n_ties[:8].tolist() == [1, 0, 0, 1, 0, 1, 1, 0]
+    assert truth.group_counts.sum(axis=0).tolist() == [16, 65, 1]
+    np.testing.assert_allclose(
+        truth.group_weights, [0.245959, 0.72502, 0.029021], atol=1e-6
+    )
+    np.testing.assert_allclose(
+        y[:6], [0.75, 0.5, 1 / 3, 5 / 12, 0.0, 0.1], rtol=0, atol=1e-12
+    )

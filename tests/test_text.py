@@ -11,8 +11,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.model_selection import GridSearchCV, GroupKFold
 from sklearn.pipeline import make_pipeline
 
-from pcr_sklearn.text import PairEmbedder, count_embeddings
+from pcr_sklearn import _ensemble as ensemble_module
+from pcr_sklearn.text import PairEmbedder
 from pcr_sklearn.text._cache import EmbeddingCache, text_hash
+from pcr_sklearn.utils._testing import count_embeddings
 
 PROMPTS = ["is tea healthy", "should school uniforms be mandatory", "is evolution true"]
 RESPONSES = [
@@ -334,7 +336,6 @@ def test_transformers_backend_on_cuda_matches_cpu(tiny_transformer, hf_embedder)
 
 
 def test_pipeline_with_ensemble_of_mlp_rewards(torch_one_thread):
-    ensemble_module = pytest.importorskip("pcr_sklearn._ensemble")
     from pcr_sklearn.rewards import MLPReward
 
     X = _triples(30)

@@ -183,8 +183,8 @@ def test_estimator_prune_drops_the_outlier():
 
 @given(small_pair_data())
 def test_training_error_never_increases_over_stages(data):
-    X, y, seed = data
-    est = PairwiseCalibratedEnsemble(n_estimators=4, random_state=seed).fit(X, y)
+    X, y = data
+    est = PairwiseCalibratedEnsemble(n_estimators=4, random_state=0).fit(X, y)
     assert np.all(np.diff(est.train_score_) <= 1e-12)
     staged = [calibration_error(y, p) for p in est.staged_predict_proba(X)]
     assert np.all(np.diff(staged) <= 1e-12)
@@ -204,8 +204,8 @@ def test_training_error_golden_two_group_mixture():
 
 @given(small_pair_data(), st.randoms(use_true_random=False))
 def test_member_order_does_not_change_predictions(data, random):
-    X, y, seed = data
-    est = PairwiseCalibratedEnsemble(n_estimators=3, random_state=seed).fit(X, y)
+    X, y = data
+    est = PairwiseCalibratedEnsemble(n_estimators=3, random_state=0).fit(X, y)
     order = list(range(3))
     random.shuffle(order)
     expected = est.predict_proba(X)
@@ -216,8 +216,8 @@ def test_member_order_does_not_change_predictions(data, random):
 
 @given(small_pair_data(), st.sampled_from(["hard", "soft"]))
 def test_swapping_a_and_b_flips_predictions(data, vote):
-    X, y, seed = data
-    est = PairwiseCalibratedEnsemble(n_estimators=2, vote=vote, random_state=seed)
+    X, y = data
+    est = PairwiseCalibratedEnsemble(n_estimators=2, vote=vote, random_state=0)
     est.fit(X, y)
     swapped = np.hstack([X[:, 2:], X[:, :2]])
     assert_allclose(est.predict_proba(swapped), est.predict_proba(X)[:, ::-1])
@@ -225,10 +225,10 @@ def test_swapping_a_and_b_flips_predictions(data, vote):
 
 @given(small_pair_data(), st.lists(st.integers(0, 3), min_size=40, max_size=40))
 def test_integer_sample_weights_equal_duplicated_rows(data, counts):
-    X, y, seed = data
+    X, y = data
     counts = np.array(counts[: len(y)])
     counts[0] = max(counts[0], 1)
-    est = PairwiseCalibratedEnsemble(n_estimators=2, random_state=seed)
+    est = PairwiseCalibratedEnsemble(n_estimators=2, random_state=0)
     weighted = est.fit(X, y, sample_weight=counts).predict_proba(X)
     repeated = est.fit(np.repeat(X, counts, axis=0), np.repeat(y, counts))
     assert_allclose(repeated.predict_proba(X), weighted, atol=1e-6)

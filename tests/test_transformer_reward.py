@@ -20,7 +20,7 @@ from pcr_sklearn import PairwiseCalibratedEnsemble  # noqa: E402
 from pcr_sklearn.rewards import TransformerReward  # noqa: E402
 from pcr_sklearn.rewards._transformer import _find_layer_list  # noqa: E402
 from pcr_sklearn.text._hf import get_shared_model, pool  # noqa: E402
-from pcr_sklearn.text._hooks import count_embeddings  # noqa: E402
+from pcr_sklearn.utils._testing import count_embeddings  # noqa: E402
 
 WORDS = (
     "the cat sat on mat a dog barked at mailman reward models learn preferences "
@@ -369,13 +369,17 @@ def test_invalid_items(model_dir, data):
         _reward(model_dir).fit(a[:, 1], b, y)
     bad = a.copy()
     bad[3, 1] = 7
-    with pytest.raises(ValueError, match=r"items_a must hold strings; row 3, column 'response'"):
+    with pytest.raises(
+        ValueError, match=r"items_a must hold strings; row 3, column 'response'"
+    ):
         _reward(model_dir).fit(bad, b, y)
     # A missing prompt is an error, as for the ensemble's text pairs ("" means
     # no prompt).
     bad = a.copy()
     bad[2, 0] = None
-    with pytest.raises(ValueError, match=r"items_a must hold strings; row 2, column 'prompt' has None"):
+    with pytest.raises(
+        ValueError, match=r"items_a must hold strings; row 2, column 'prompt' has None"
+    ):
         _reward(model_dir).fit(bad, b, y)
 
 

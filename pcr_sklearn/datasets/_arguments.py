@@ -10,15 +10,15 @@ from importlib import resources
 import numpy as np
 from sklearn.utils import Bunch
 
+from .._compat import StrOptions, validate_params
 from ..utils.validation import TEXT_COLUMNS
-from ._io import _check_ties, _import_pandas, soft_labels_from_votes
+from ._io import _TIES, _import_pandas, soft_labels_from_votes
 
 __all__ = ["load_convincing_arguments"]
 
 _DATA_FILE = "UKPConvArg1.json.gz"
 _README_FILE = "UKPConvArg1.README.md"
 _FORMAT = "pcr_sklearn.ukpconvarg1/1"
-_FEATURE_NAMES = list(TEXT_COLUMNS)
 # Column order of vote_counts, and the decoded vote labels.
 _VOTE_LABELS = ("a1", "a2", "equal")
 
@@ -97,6 +97,43 @@ def _descr():
     return ref.read_text(encoding="utf-8")
 
 
+def _labels(vote_counts, ties):
+    """Soft labels and the number of votes behind each, as ``ties`` counts them."""
+    target = soft_labels_from_votes(
+        vote_counts[:, 0], vote_counts[:, 1], vote_counts[:, 2], ties=ties
+    )
+    if ties == "half":
+        n_votes = vote_counts.sum(axis=1)
+    else:
+        n_votes = vote_counts[:, 0] + vote_counts[:, 1]
+    return target, n_votes
+
+
+def _text_pairs(raw):
+    """The (n_pairs, 3) object array of prompt, response_a, response_b."""
+    groups = raw["topic"]
+    texts, text_ids = raw["texts"], raw["text_ids"]
+    data = np.empty((groups.shape[0], 3), dtype=object)
+    data[:, 0] = raw["prompts"][groups]
+    data[:, 1] = texts[text_ids[:, 0]]
+    data[:, 2] = texts[text_ids[:, 1]]
+    return data
+
+
+def _as_frames(pd, data, votes, columns):
+    """``data`` and ``votes`` as DataFrames, and the frame of data plus
+    ``columns`` (name -> per-pair values, in column order)."""
+    data = pd.DataFrame(data, columns=list(TEXT_COLUMNS))
+    frame = data.copy()
+    for name, values in columns.items():
+        frame[name] = values
+    return data, frame, pd.DataFrame(dict(votes))
+
+
+@validate_params(
+    {"as_frame": ["boolean"], "ties": [StrOptions(set(_TIES))]},
+    prefer_skip_nested_validation=True,
+)
 def load_convincing_arguments(*, as_frame=True, ties="half"):
     """Load UKPConvArg1: which of two arguments is more convincing (crowd votes).
 
@@ -200,28 +237,14 @@ def load_convincing_arguments(*, as_frame=True, ties="half"):
     >>> len(args.prompts), len(args.debate_names)
     (32, 16)
     """
-    _check_ties(ties)
     pd = _import_pandas("load_convincing_arguments") if as_frame else None
     raw = _load_raw()
-
+    # The cached arrays are read-only and shared: hand out copies.
     counts = raw["vote_counts"].copy()
-    target = soft_labels_from_votes(counts[:, 0], counts[:, 1], counts[:, 2], ties=ties)
-    if ties == "half":
-        n_votes = counts.sum(axis=1)
-    else:
-        n_votes = counts[:, 0] + counts[:, 1]
-
-    texts = raw["texts"].copy()
-    text_ids = raw["text_ids"].copy()
+    target, n_votes = _labels(counts, ties)
     groups = raw["topic"].copy()
     debate_ids = raw["topic_debate"][groups]
-    prompts = raw["prompts"].copy()
-
-    data = np.empty((groups.shape[0], 3), dtype=object)
-    data[:, 0] = prompts[groups]
-    data[:, 1] = texts[text_ids[:, 0]]
-    data[:, 2] = texts[text_ids[:, 1]]
-
+    data = _text_pairs(raw)
     votes = Bunch(
         pair=raw["vote_pair"].copy(),
         worker=raw["vote_worker"].copy(),
@@ -230,15 +253,19 @@ def load_convincing_arguments(*, as_frame=True, ties="half"):
     )
     frame = None
     if as_frame:
-        data = pd.DataFrame(data, columns=_FEATURE_NAMES)
-        frame = data.copy()
-        frame["target"] = target
-        frame["n_votes"] = n_votes
-        frame["group"] = groups
-        frame["debate"] = debate_ids
-        frame["topic"] = raw["topic_names"][groups]
-        frame["pair_id"] = raw["pair_ids"]
-        votes = pd.DataFrame(dict(votes))
+        data, frame, votes = _as_frames(
+            pd,
+            data,
+            votes,
+            {
+                "target": target,
+                "n_votes": n_votes,
+                "group": groups,
+                "debate": debate_ids,
+                "topic": raw["topic_names"][groups],
+                "pair_id": raw["pair_ids"],
+            },
+        )
 
     return Bunch(
         data=data,
@@ -248,15 +275,15 @@ def load_convincing_arguments(*, as_frame=True, ties="half"):
         vote_counts=counts,
         groups=groups,
         debate_ids=debate_ids,
-        prompts=prompts,
+        prompts=raw["prompts"].copy(),
         topic_names=raw["topic_names"].copy(),
         debate_names=raw["debate_names"].copy(),
         pair_ids=raw["pair_ids"].copy(),
-        texts=texts,
-        text_ids=text_ids,
+        texts=raw["texts"].copy(),
+        text_ids=raw["text_ids"].copy(),
         gold=raw["gold"].copy(),
         votes=votes,
         frame=frame,
-        feature_names=list(_FEATURE_NAMES),
+        feature_names=list(TEXT_COLUMNS),
         DESCR=_descr(),
     )

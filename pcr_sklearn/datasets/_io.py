@@ -13,10 +13,12 @@ import json
 import math
 import os
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.utils import Bunch
 
+from .._compat import StrOptions, validate_params
 from ..utils.validation import TEXT_COLUMNS
 
 __all__ = ["load_preference_pairs", "soft_labels_from_votes"]
@@ -24,17 +26,11 @@ __all__ = ["load_preference_pairs", "soft_labels_from_votes"]
 _TIES = ("half", "drop")
 _JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
 _CSV_SUFFIXES = {".csv": ",", ".tsv": "\t"}
-_FEATURE_NAMES = list(TEXT_COLUMNS)
 
 
 class _MissingFileError(ValueError, FileNotFoundError):
     """A missing data file: a ValueError like every other bad-file error, and
     still a FileNotFoundError for callers that catch the usual OS error."""
-
-
-def _check_ties(ties):
-    if not isinstance(ties, str) or ties not in _TIES:
-        raise ValueError(f"ties must be 'half' or 'drop', got {ties!r}")
 
 
 def _import_pandas(caller):
@@ -55,6 +51,15 @@ def _short(value, limit=40):
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+@validate_params(
+    {
+        "votes_a": ["array-like"],
+        "votes_b": ["array-like"],
+        "votes_tie": ["array-like", None],
+        "ties": [StrOptions(set(_TIES))],
+    },
+    prefer_skip_nested_validation=True,
+)
 def soft_labels_from_votes(votes_a, votes_b, votes_tie=None, *, ties="half"):
     """Soft preference labels P(A preferred over B) from vote counts.
 
@@ -92,7 +97,6 @@ def soft_labels_from_votes(votes_a, votes_b, votes_tie=None, *, ties="half"):
     >>> soft_labels_from_votes([3, 0, 1], [1, 0, 1], [1, 2, 0], ties="drop")
     array([0.75, 0.5 , 0.5 ])
     """
-    _check_ties(ties)
     named = {"votes_a": votes_a, "votes_b": votes_b}
     if votes_tie is not None:
         named["votes_tie"] = votes_tie
@@ -283,6 +287,250 @@ def _missing_columns_error(path, where, missing, present):
     )
 
 
+class _Columns(NamedTuple):
+    """The columns one call reads; None (or "") leaves an optional one out."""
+
+    prompt: str | None
+    response_a: str
+    response_b: str
+    label: str | None
+    votes: list | None
+    weight: str | None
+    group: str | None
+    id: str | None
+
+    def required(self):
+        """Every column a record must have, in the order a message lists them."""
+        return [
+            *(c for c in (self.prompt, self.response_a, self.response_b) if c),
+            *([self.label] if self.label else []),
+            *(self.votes or []),
+            *(c for c in (self.weight, self.group, self.id) if c),
+        ]
+
+
+#: What _read_rows collects per pair; a field whose column is not read stays [].
+_ROW_FIELDS = (
+    "prompt",
+    "response_a",
+    "response_b",
+    "label",
+    "votes",
+    "weight",
+    "group",
+    "id",
+    "line",
+)
+
+
+def _existing_file(path):
+    """``path`` as a Path, checked to name a file that exists."""
+    path = Path(os.fspath(path))
+    if not path.exists():
+        raise _MissingFileError(f"{path}: no such file")
+    if path.is_dir():
+        raise ValueError(f"{path}: is a directory, expected a JSONL or CSV file")
+    return path
+
+
+def _label(path, where, col, value):
+    label = _number(path, where, col, value)
+    if not 0.0 <= label <= 1.0:
+        raise ValueError(
+            f"{path}: {where}: column {col!r} is {label:g}, outside "
+            "[0, 1] (it must be the probability that A is preferred)"
+        )
+    return label
+
+
+def _vote_counts(path, where, votes_cols, record):
+    counts = [_number(path, where, c, record[c]) for c in votes_cols]
+    for col, count in zip(votes_cols, counts, strict=True):
+        if not math.isfinite(count) or count < 0:
+            raise ValueError(
+                f"{path}: {where}: column {col!r} is {count:g}; vote "
+                "counts must be finite and >= 0"
+            )
+    if sum(counts) == 0:
+        raise ValueError(
+            f"{path}: {where}: no votes (all of "
+            f"{', '.join(map(repr, votes_cols))} are 0)"
+        )
+    return counts
+
+
+def _weight(path, where, col, value):
+    weight = _number(path, where, col, value)
+    if not math.isfinite(weight) or weight < 0:
+        raise ValueError(
+            f"{path}: {where}: column {col!r} is {weight:g}; "
+            "weights must be finite and >= 0"
+        )
+    return weight
+
+
+def _group_value(path, where, col, value):
+    if value is None or isinstance(value, list | dict):
+        raise ValueError(
+            f"{path}: {where}: column {col!r} must be a text or "
+            f"number group label, got {_short(value)}"
+        )
+    return value
+
+
+def _parse_record(path, where, record, cols):
+    """The checked values of one record, keyed by the fields of _ROW_FIELDS.
+
+    Columns are checked in a fixed order, so the first problem of a record is
+    the one reported.
+    """
+    parsed = {
+        "prompt": (
+            _text(path, where, cols.prompt, record[cols.prompt]) if cols.prompt else ""
+        ),
+        "response_a": _text(path, where, cols.response_a, record[cols.response_a]),
+        "response_b": _text(path, where, cols.response_b, record[cols.response_b]),
+    }
+    if cols.label:
+        parsed["label"] = _label(path, where, cols.label, record[cols.label])
+    if cols.votes:
+        parsed["votes"] = _vote_counts(path, where, cols.votes, record)
+    if cols.weight:
+        parsed["weight"] = _weight(path, where, cols.weight, record[cols.weight])
+    if cols.group:
+        parsed["group"] = _group_value(path, where, cols.group, record[cols.group])
+    if cols.id:
+        parsed["id"] = str(record[cols.id])
+    parsed["line"] = int(where.split()[1])
+    return parsed
+
+
+def _read_rows(path, cols):
+    """Read and check every record of ``path``.
+
+    Returns a Bunch with one list per field of ``_ROW_FIELDS``, one entry per
+    pair in file order.
+    """
+    required = cols.required()
+    rows = Bunch(**{field: [] for field in _ROW_FIELDS})
+    for where, record in _records(path):
+        if where == "header":  # CSV: check the columns once, up front
+            missing = [c for c in required if c not in record]
+            if missing:
+                raise _missing_columns_error(path, "line 1", missing, record)
+            continue
+        if not isinstance(record, dict):
+            raise ValueError(
+                f"{path}: {where}: expected a JSON object with columns, got "
+                f"{type(record).__name__} {_short(record)}"
+            )
+        missing = [c for c in required if c not in record]
+        if missing:
+            raise _missing_columns_error(path, where, missing, list(record))
+        for field, value in _parse_record(path, where, record, cols).items():
+            rows[field].append(value)
+    if not rows.response_a:
+        raise ValueError(f"{path}: no data rows (the file is empty)")
+    return rows
+
+
+def _targets(rows, cols, ties):
+    """Soft labels, vote counts and sample weights of the rows read."""
+    target = np.asarray(rows.label, dtype=np.float64) if cols.label else None
+    n_votes = vote_counts = None
+    if cols.votes:
+        vote_counts = np.asarray(rows.votes, dtype=np.float64)
+        if np.all(vote_counts == np.round(vote_counts)):
+            vote_counts = vote_counts.astype(np.int64)  # plain counts stay ints
+        tie = vote_counts[:, 2] if len(cols.votes) == 3 else None
+        target = soft_labels_from_votes(
+            vote_counts[:, 0], vote_counts[:, 1], tie, ties=ties
+        )
+        n_votes = vote_counts[:, :2].sum(axis=1)
+        if ties == "half" and tie is not None:
+            n_votes = n_votes + tie
+    if cols.weight:
+        sample_weight = np.asarray(rows.weight, dtype=np.float64)
+    elif n_votes is not None:
+        sample_weight = n_votes.astype(np.float64)
+    else:
+        sample_weight = None
+    return Bunch(
+        target=target,
+        n_votes=n_votes,
+        vote_counts=vote_counts,
+        sample_weight=sample_weight,
+    )
+
+
+def _group_keys(rows, cols):
+    """What makes two pairs one group: the group column, else the prompt."""
+    if cols.group:
+        return rows.group
+    if cols.prompt:
+        return rows.prompt
+    return list(range(len(rows.response_a)))  # no prompts: a group per pair
+
+
+def _group_ids(keys):
+    """Group ids in order of first appearance (so they are stable for a file),
+    and the key of each group id."""
+    first_seen: dict = {}
+    groups = np.fromiter(
+        (first_seen.setdefault(k, len(first_seen)) for k in keys), np.int64, len(keys)
+    )
+    group_names = np.empty(len(first_seen), dtype=object)
+    group_names[:] = list(first_seen)
+    return groups, group_names
+
+
+def _data_and_frame(rows, targets, groups, pd):
+    """The text pairs, as an object array, or (with ``pd``, pandas) a DataFrame
+    together with the frame that adds target, weights and groups."""
+    data = np.empty((len(groups), 3), dtype=object)
+    data[:, 0], data[:, 1], data[:, 2] = rows.prompt, rows.response_a, rows.response_b
+    if pd is None:
+        return data, None
+    frame = pd.DataFrame(data, columns=list(TEXT_COLUMNS))
+    data = frame.copy()
+    if targets.target is not None:
+        frame["target"] = targets.target
+    if targets.sample_weight is not None:
+        frame["sample_weight"] = targets.sample_weight
+    frame["group"] = groups
+    return data, frame
+
+
+def _describe(path, n_pairs, n_groups, cols, ties):
+    if cols.votes:
+        how = f"vote counts {cols.votes} with ties={ties!r}"
+    elif cols.label:
+        how = f"column {cols.label!r}"
+    else:
+        how = "none (unlabelled)"
+    return (
+        f"Preference pairs read from {path}.\n"
+        f"{n_pairs} pairs, {n_groups} groups; labels: {how}.\n"
+        "target = P(response_a preferred over response_b)."
+    )
+
+
+@validate_params(
+    {
+        "path": [str, os.PathLike],
+        "prompt_col": [str, None],
+        "response_a_col": [str],
+        "response_b_col": [str],
+        "label_col": [str, None],
+        "votes_cols": ["array-like", None],
+        "weight_col": [str, None],
+        "group_col": [str, None],
+        "id_col": [str, None],
+        "ties": [StrOptions(set(_TIES))],
+        "as_frame": ["boolean"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def load_preference_pairs(
     path,
     *,
@@ -355,7 +603,9 @@ def load_preference_pairs(
         row, missing column (the columns present are listed), empty or NaN
         value, label outside [0, 1], negative weight or count, pair without
         votes. A missing file raises a ValueError that is also a
-        FileNotFoundError.
+        FileNotFoundError. A parameter of the wrong type or value (e.g.
+        ``ties="mean"``) raises scikit-learn's ``InvalidParameterError``, a
+        ValueError too.
 
     Examples
     --------
@@ -375,9 +625,8 @@ def load_preference_pairs(
     >>> pairs.data.shape, pairs.target.tolist(), pairs.groups.tolist()
     ((2, 3), [0.9, 0.0], [0, 1])
     """
-    _check_ties(ties)
     if votes_cols is not None:
-        if isinstance(votes_cols, str) or len(votes_cols) not in (2, 3):
+        if len(votes_cols) not in (2, 3):
             raise ValueError(
                 "votes_cols must be a sequence of 2 or 3 column names "
                 f"(votes_a, votes_b[, votes_tie]), got {votes_cols!r}"
@@ -385,160 +634,34 @@ def load_preference_pairs(
         votes_cols = list(votes_cols)
         label_col = None  # the votes define the label
     pd = _import_pandas("load_preference_pairs") if as_frame else None
-
-    path = Path(os.fspath(path))
-    if not path.exists():
-        raise _MissingFileError(f"{path}: no such file")
-    if path.is_dir():
-        raise ValueError(f"{path}: is a directory, expected a JSONL or CSV file")
-
-    text_cols = [c for c in (prompt_col, response_a_col, response_b_col) if c]
-    required = [
-        *text_cols,
-        *([label_col] if label_col else []),
-        *(votes_cols or []),
-        *(c for c in (weight_col, group_col, id_col) if c),
-    ]
-
-    prompts, resp_a, resp_b, labels, weights = [], [], [], [], []
-    votes, group_values, ids, lines = [], [], [], []
-    records = _records(path)
-    for where, record in records:
-        if where == "header":  # CSV: check the columns once, up front
-            missing = [c for c in required if c not in record]
-            if missing:
-                raise _missing_columns_error(path, "line 1", missing, record)
-            continue
-        if not isinstance(record, dict):
-            raise ValueError(
-                f"{path}: {where}: expected a JSON object with columns, got "
-                f"{type(record).__name__} {_short(record)}"
-            )
-        missing = [c for c in required if c not in record]
-        if missing:
-            raise _missing_columns_error(path, where, missing, list(record))
-
-        prompts.append(
-            _text(path, where, prompt_col, record[prompt_col]) if prompt_col else ""
-        )
-        resp_a.append(_text(path, where, response_a_col, record[response_a_col]))
-        resp_b.append(_text(path, where, response_b_col, record[response_b_col]))
-        if label_col:
-            label = _number(path, where, label_col, record[label_col])
-            if not 0.0 <= label <= 1.0:
-                raise ValueError(
-                    f"{path}: {where}: column {label_col!r} is {label:g}, outside "
-                    "[0, 1] (it must be the probability that A is preferred)"
-                )
-            labels.append(label)
-        if votes_cols:
-            counts = [_number(path, where, c, record[c]) for c in votes_cols]
-            for col, count in zip(votes_cols, counts, strict=True):
-                if not math.isfinite(count) or count < 0:
-                    raise ValueError(
-                        f"{path}: {where}: column {col!r} is {count:g}; vote "
-                        "counts must be finite and >= 0"
-                    )
-            if sum(counts) == 0:
-                raise ValueError(
-                    f"{path}: {where}: no votes (all of "
-                    f"{', '.join(map(repr, votes_cols))} are 0)"
-                )
-            votes.append(counts)
-        if weight_col:
-            weight = _number(path, where, weight_col, record[weight_col])
-            if not math.isfinite(weight) or weight < 0:
-                raise ValueError(
-                    f"{path}: {where}: column {weight_col!r} is {weight:g}; "
-                    "weights must be finite and >= 0"
-                )
-            weights.append(weight)
-        if group_col:
-            value = record[group_col]
-            if value is None or isinstance(value, list | dict):
-                raise ValueError(
-                    f"{path}: {where}: column {group_col!r} must be a text or "
-                    f"number group label, got {_short(value)}"
-                )
-            group_values.append(value)
-        if id_col:
-            ids.append(str(record[id_col]))
-        lines.append(int(where.split()[1]))
-
-    n = len(resp_a)
-    if n == 0:
-        raise ValueError(f"{path}: no data rows (the file is empty)")
-
-    data = np.empty((n, 3), dtype=object)
-    data[:, 0], data[:, 1], data[:, 2] = prompts, resp_a, resp_b
-
-    target = np.asarray(labels, dtype=np.float64) if label_col else None
-    n_votes = vote_counts = None
-    if votes_cols:
-        vote_counts = np.asarray(votes, dtype=np.float64)
-        if np.all(vote_counts == np.round(vote_counts)):
-            vote_counts = vote_counts.astype(np.int64)  # plain counts stay ints
-        tie = vote_counts[:, 2] if len(votes_cols) == 3 else None
-        target = soft_labels_from_votes(
-            vote_counts[:, 0], vote_counts[:, 1], tie, ties=ties
-        )
-        n_votes = vote_counts[:, :2].sum(axis=1)
-        if ties == "half" and tie is not None:
-            n_votes = n_votes + tie
-    if weight_col:
-        sample_weight = np.asarray(weights, dtype=np.float64)
-    elif n_votes is not None:
-        sample_weight = n_votes.astype(np.float64)
-    else:
-        sample_weight = None
-
-    # Group ids in order of first appearance, so they are stable for a file.
-    if group_col:
-        keys = group_values
-    elif prompt_col:
-        keys = prompts
-    else:
-        keys = list(range(n))
-    first_seen: dict = {}
-    groups = np.fromiter(
-        (first_seen.setdefault(k, len(first_seen)) for k in keys), np.int64, n
+    path = _existing_file(path)
+    cols = _Columns(
+        prompt_col,
+        response_a_col,
+        response_b_col,
+        label_col,
+        votes_cols,
+        weight_col,
+        group_col,
+        id_col,
     )
-    group_names = np.empty(len(first_seen), dtype=object)
-    group_names[:] = list(first_seen)
 
-    frame = None
-    if as_frame:
-        frame = pd.DataFrame(data, columns=_FEATURE_NAMES)
-        data = frame.copy()
-        if target is not None:
-            frame["target"] = target
-        if sample_weight is not None:
-            frame["sample_weight"] = sample_weight
-        frame["group"] = groups
-
-    if votes_cols:
-        how = f"vote counts {votes_cols} with ties={ties!r}"
-    elif label_col:
-        how = f"column {label_col!r}"
-    else:
-        how = "none (unlabelled)"
-    descr = (
-        f"Preference pairs read from {path}.\n"
-        f"{n} pairs, {len(first_seen)} groups; labels: {how}.\n"
-        "target = P(response_a preferred over response_b)."
-    )
+    rows = _read_rows(path, cols)
+    targets = _targets(rows, cols, ties)
+    groups, group_names = _group_ids(_group_keys(rows, cols))
+    data, frame = _data_and_frame(rows, targets, groups, pd)
     return Bunch(
         data=data,
-        target=target,
-        n_votes=n_votes,
-        vote_counts=vote_counts,
-        sample_weight=sample_weight,
+        target=targets.target,
+        n_votes=targets.n_votes,
+        vote_counts=targets.vote_counts,
+        sample_weight=targets.sample_weight,
         groups=groups,
         group_names=group_names,
-        pair_ids=np.asarray(ids, dtype=object) if id_col else None,
-        lines=np.asarray(lines, dtype=np.int64),
+        pair_ids=np.asarray(rows.id, dtype=object) if id_col else None,
+        lines=np.asarray(rows.line, dtype=np.int64),
         frame=frame,
-        feature_names=list(_FEATURE_NAMES),
+        feature_names=list(TEXT_COLUMNS),
         filename=str(path),
-        DESCR=descr,
+        DESCR=_describe(path, len(groups), len(group_names), cols, ties),
     )

@@ -17,12 +17,13 @@ The generator builds a small world with a known answer, for recovery studies:
 
 from __future__ import annotations
 
-import numbers
+from numbers import Integral, Real
 
 import numpy as np
 from scipy.special import expit
 from sklearn.utils import Bunch, check_random_state
 
+from .._compat import Interval, StrOptions, validate_params
 from ..utils.validation import hard_votes
 
 REWARD_FAMILIES = ("linear", "quadratic", "mlp")
@@ -78,6 +79,10 @@ class SyntheticReward:
         return f"SyntheticReward(kind={self.kind!r})"
 
 
+@validate_params(
+    {"prompt_features": ["array-like"], "response_features": ["array-like"]},
+    prefer_skip_nested_validation=True,
+)
 def item_features(prompt_features, response_features):
     """Item feature vectors ``[x | s | x * s]`` used by the generator.
 
@@ -144,20 +149,73 @@ def vote_probabilities(reward_diff, *, temperature, tie_margin):
     return p_a, p_tie
 
 
-def _check_int(value, name, low):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+def _vote_distribution(reward_a, reward_b, group_weights, *, temperature, tie_margin):
+    """How one annotator votes on each pair: per group, and drawn from the mixture.
+
+    Parameters
+    ----------
+    reward_a, reward_b : ndarray of shape (n_pairs, n_groups)
+        Every group's reward of the A and of the B items.
+    group_weights : ndarray of shape (n_groups,)
+        Mixture weights, summing to 1.
+    temperature, tie_margin : float
+        See :func:`vote_probabilities`.
+
+    Returns
+    -------
+    distribution : Bunch
+        ``group_votes`` (hard votes of each group reward), ``p_a`` and
+        ``p_tie`` (per group), ``group_prefs`` (``p_a + p_tie / 2``),
+        ``p_star`` and ``vote_variance`` (of a random annotator's vote).
+    """
+    p_a, p_tie = vote_probabilities(
+        reward_a - reward_b, temperature=temperature, tie_margin=tie_margin
+    )
+    group_prefs = p_a + 0.5 * p_tie
+    p_star = group_prefs @ group_weights
+    second_moment = (p_a + 0.25 * p_tie) @ group_weights
+    return Bunch(
+        group_votes=hard_votes(reward_a, reward_b),
+        p_a=p_a,
+        p_tie=p_tie,
+        group_prefs=group_prefs,
+        p_star=p_star,
+        vote_variance=np.clip(second_moment - p_star**2, 0.0, None),
+    )
+
+
+# validate_params checks the types and ranges of make_preference_mixture's
+# arguments; bool is an Integral and a Real there, so True would pass as 1.
+# These helpers turn it away and make NumPy scalars Python ones.
+def _as_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, Integral):
         raise ValueError(f"{name} must be an integer, got {value!r}.")
-    if value < low:
+    return int(value)
+
+
+def _as_float(value, name):
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a real number, got {value!r}.")
+    return float(value)
+
+
+def _check_int(value, name, low):
+    """An int >= low, for the entries of a ``(low, high)`` range."""
+    if _as_int(value, name) < low:
         raise ValueError(f"{name} must be >= {low}, got {value!r}.")
     return int(value)
 
 
-def _check_nonneg_float(value, name):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise ValueError(f"{name} must be a real number, got {value!r}.")
-    if not np.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be finite and >= 0, got {value!r}.")
-    return float(value)
+def _check_n_pairs(n_pairs, n_prompts, n_responses):
+    n_pairs = _as_int(n_pairs, "n_pairs")
+    n_distinct = n_prompts * n_responses * (n_responses - 1) // 2
+    if n_pairs > n_distinct:
+        raise ValueError(
+            f"n_pairs={n_pairs} exceeds the {n_distinct} distinct within-prompt "
+            f"pairs of n_prompts={n_prompts} prompts with n_responses="
+            f"{n_responses} responses each."
+        )
+    return n_pairs
 
 
 def _check_group_weights(group_weights, n_groups):
@@ -191,9 +249,7 @@ def _check_rewards(reward, n_groups):
 
 
 def _check_annotators(n_annotators):
-    if isinstance(n_annotators, numbers.Integral) and not isinstance(
-        n_annotators, bool
-    ):
+    if isinstance(n_annotators, Integral) and not isinstance(n_annotators, bool):
         low = high = _check_int(n_annotators, "n_annotators", 1)
     else:
         try:
@@ -261,6 +317,141 @@ def _standardise(kind, params, raw_rewards, item_prompt):
     return scaled
 
 
+def _draw_items(n_prompts, n_responses, n_features, rng):
+    """Prompt and response vectors, and the features ``[x | s | x * s]`` of every
+    item; item ``i`` answers prompt ``i // n_responses``."""
+    prompt_features = rng.standard_normal((n_prompts, n_features))
+    response_features = rng.standard_normal((n_prompts * n_responses, n_features))
+    item_prompt = np.repeat(np.arange(n_prompts), n_responses)
+    return Bunch(
+        prompt_features=prompt_features,
+        response_features=response_features,
+        item_prompt=item_prompt,
+        features=item_features(prompt_features[item_prompt], response_features),
+    )
+
+
+def _draw_rewards(kinds, world, prompt_dependence, rng):
+    """One standardised reward per group, of the family named in ``kinds``."""
+    d = world.prompt_features.shape[1]
+    # The prompt and interaction blocks carry the prompt's influence.
+    input_scale = np.concatenate(
+        [np.full(d, prompt_dependence), np.ones(d), np.full(d, prompt_dependence)]
+    )
+    rewards = []
+    for kind in kinds:
+        params = _draw_reward(kind, 3 * d, input_scale, rng)
+        raw = SyntheticReward(kind, params)(world.features)
+        rewards.append(
+            SyntheticReward(kind, _standardise(kind, params, raw, world.item_prompt))
+        )
+    return rewards
+
+
+def _draw_pairs(n_prompts, n_responses, n_pairs, rng):
+    """Item ids ``(A, B)`` of the pairs, shape ``(n_pairs, 2)``."""
+    # All within-prompt pairs (i < j) in prompt order, then a subset if asked.
+    first, second = np.triu_indices(n_responses, k=1)
+    offsets = np.arange(n_prompts)[:, None] * n_responses
+    pair_items = np.column_stack(
+        [(offsets + first).ravel(), (offsets + second).ravel()]
+    )
+    if n_pairs is not None:
+        keep = np.sort(rng.choice(pair_items.shape[0], size=n_pairs, replace=False))
+        pair_items = pair_items[keep]
+    # Random sides, so that "A" carries no information about the item order.
+    swap = rng.rand(pair_items.shape[0]) < 0.5
+    pair_items[swap] = pair_items[swap, ::-1]
+    return pair_items
+
+
+def _draw_votes(distribution, group_weights, n_annotators, rng):
+    """Every annotator's vote, counted per pair.
+
+    One draw per annotator: a group with the mixture weights, then a uniform
+    that decides A / tie / B with that group's probabilities.
+    """
+    low, high = n_annotators
+    n = distribution.p_a.shape[0]
+    if low == high:
+        counts = np.full(n, low, dtype=np.int64)
+    else:
+        counts = rng.randint(low, high + 1, size=n)
+    pair_of = np.repeat(np.arange(n), counts)
+    groups = rng.choice(len(group_weights), size=pair_of.shape[0], p=group_weights)
+    u = rng.rand(pair_of.shape[0])
+    pa = distribution.p_a[pair_of, groups]
+    votes_a = u < pa
+    ties = ~votes_a & (u < pa + distribution.p_tie[pair_of, groups])
+    n_votes_a = np.bincount(pair_of, weights=votes_a, minlength=n).astype(np.int64)
+    n_ties = np.bincount(pair_of, weights=ties, minlength=n).astype(np.int64)
+    return Bunch(
+        n_annotators=counts,
+        annotator_pair=pair_of,
+        annotator_group=groups,
+        n_votes_a=n_votes_a,
+        n_ties=n_ties,
+        y=(n_votes_a + 0.5 * n_ties) / counts,
+    )
+
+
+def _truth_bunch(world, rewards, group_weights, pair_items, distribution, votes):
+    """The ground truth returned by ``make_preference_mixture(return_truth=True)``,
+    less the noise settings."""
+    n, n_groups = distribution.group_votes.shape
+    group_counts = np.zeros((n, n_groups), dtype=np.int64)
+    np.add.at(group_counts, (votes.annotator_pair, votes.annotator_group), 1)
+    d = world.prompt_features.shape[1]
+    feature_names = np.array(
+        [
+            f"{block}_{j}"
+            for block in ("prompt", "response", "interaction")
+            for j in range(d)
+        ]
+    )
+    return Bunch(
+        rewards=rewards,
+        reward_kinds=[r.kind for r in rewards],
+        reward_params=[r.params for r in rewards],
+        group_weights=group_weights,
+        p_star=distribution.p_star,
+        group_prefs=distribution.group_prefs,
+        group_votes=distribution.group_votes,
+        vote_variance=distribution.vote_variance,
+        n_annotators=votes.n_annotators,
+        group_counts=group_counts,
+        n_votes_a=votes.n_votes_a,
+        n_ties=votes.n_ties,
+        prompt_ids=world.item_prompt[pair_items[:, 0]],
+        pair_items=pair_items,
+        item_features=world.features,
+        item_prompt_ids=world.item_prompt,
+        item_rewards=world.item_rewards,
+        prompt_features=world.prompt_features,
+        response_features=world.response_features,
+        feature_names=feature_names,
+    )
+
+
+@validate_params(
+    {
+        "n_prompts": [Interval(Integral, 1, None, closed="left")],
+        "n_responses": [Interval(Integral, 2, None, closed="left")],
+        "n_pairs": [Interval(Integral, 1, None, closed="left"), None],
+        "n_features": [Interval(Integral, 1, None, closed="left")],
+        "n_groups": [Interval(Integral, 1, None, closed="left")],
+        "group_weights": ["array-like", None],
+        "reward": [StrOptions(set(REWARD_FAMILIES)), "array-like"],
+        "prompt_dependence": [Interval(Real, 0, None, closed="left")],
+        # An int, or a (low, high) pair whose entries _check_annotators checks.
+        "n_annotators": [Interval(Integral, 1, None, closed="left"), "array-like"],
+        "temperature": [Interval(Real, 0, None, closed="left")],
+        "tie_margin": [Interval(Real, 0, None, closed="left")],
+        "return_truth": ["boolean"],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def make_preference_mixture(
     *,
     n_prompts=100,
@@ -424,26 +615,17 @@ def make_preference_mixture(
     >>> bool(np.array_equal(votes, truth.group_votes[:, 0]))
     True
     """
-    n_prompts = _check_int(n_prompts, "n_prompts", 1)
-    n_responses = _check_int(n_responses, "n_responses", 2)
-    n_features = _check_int(n_features, "n_features", 1)
-    n_groups = _check_int(n_groups, "n_groups", 1)
-    n_distinct = n_prompts * n_responses * (n_responses - 1) // 2
+    n_prompts = _as_int(n_prompts, "n_prompts")
+    n_responses = _as_int(n_responses, "n_responses")
+    n_features = _as_int(n_features, "n_features")
+    n_groups = _as_int(n_groups, "n_groups")
     if n_pairs is not None:
-        n_pairs = _check_int(n_pairs, "n_pairs", 1)
-        if n_pairs > n_distinct:
-            raise ValueError(
-                f"n_pairs={n_pairs} exceeds the {n_distinct} distinct within-prompt "
-                f"pairs of n_prompts={n_prompts} prompts with n_responses="
-                f"{n_responses} responses each."
-            )
+        n_pairs = _check_n_pairs(n_pairs, n_prompts, n_responses)
     kinds = _check_rewards(reward, n_groups)
-    prompt_dependence = _check_nonneg_float(prompt_dependence, "prompt_dependence")
-    low, high = _check_annotators(n_annotators)
-    temperature = _check_nonneg_float(temperature, "temperature")
-    tie_margin = _check_nonneg_float(tie_margin, "tie_margin")
-    if not isinstance(return_truth, bool | np.bool_):
-        raise ValueError(f"return_truth must be a bool, got {return_truth!r}.")
+    prompt_dependence = _as_float(prompt_dependence, "prompt_dependence")
+    annotator_range = _check_annotators(n_annotators)
+    temperature = _as_float(temperature, "temperature")
+    tie_margin = _as_float(tie_margin, "tie_margin")
     if group_weights is not None:
         group_weights = _check_group_weights(group_weights, n_groups)
 
@@ -454,104 +636,26 @@ def make_preference_mixture(
     rng_weights, rng_rewards, rng_items, rng_votes = (
         np.random.RandomState(seed) for seed in seeds
     )
-
     if group_weights is None:
         group_weights = rng_weights.dirichlet(np.ones(n_groups))
 
-    d = n_features
-    dim = 3 * d
-    prompt_features = rng_items.standard_normal((n_prompts, d))
-    response_features = rng_items.standard_normal((n_prompts * n_responses, d))
-    item_prompt = np.repeat(np.arange(n_prompts), n_responses)
-    items = item_features(prompt_features[item_prompt], response_features)
-
-    input_scale = np.concatenate(
-        [np.full(d, prompt_dependence), np.ones(d), np.full(d, prompt_dependence)]
-    )
-    rewards = []
-    for kind in kinds:
-        params = _draw_reward(kind, dim, input_scale, rng_rewards)
-        raw = SyntheticReward(kind, params)(items)
-        rewards.append(
-            SyntheticReward(kind, _standardise(kind, params, raw, item_prompt))
-        )
-    item_rewards = np.column_stack([r(items) for r in rewards])
-
-    # All within-prompt pairs (i < j) in prompt order, then a subset if asked.
-    first, second = np.triu_indices(n_responses, k=1)
-    offsets = np.arange(n_prompts)[:, None] * n_responses
-    pair_items = np.column_stack(
-        [(offsets + first).ravel(), (offsets + second).ravel()]
-    )
-    if n_pairs is not None:
-        keep = np.sort(rng_items.choice(n_distinct, size=n_pairs, replace=False))
-        pair_items = pair_items[keep]
-    # Random sides, so that "A" carries no information about the item order.
-    swap = rng_items.rand(pair_items.shape[0]) < 0.5
-    pair_items[swap] = pair_items[swap, ::-1]
-    n = pair_items.shape[0]
-
-    X = np.hstack([items[pair_items[:, 0]], items[pair_items[:, 1]]])
-    reward_a = item_rewards[pair_items[:, 0]]
-    reward_b = item_rewards[pair_items[:, 1]]
-    diff = reward_a - reward_b
-    group_votes = hard_votes(reward_a, reward_b)
-    p_a, p_tie = vote_probabilities(
-        diff, temperature=temperature, tie_margin=tie_margin
-    )
-    group_prefs = p_a + 0.5 * p_tie
-    p_star = group_prefs @ group_weights
-    second_moment = (p_a + 0.25 * p_tie) @ group_weights
-    vote_variance = np.clip(second_moment - p_star**2, 0.0, None)
-
-    # One draw per annotator: group, then a uniform that decides A / tie / B.
-    if low == high:
-        counts = np.full(n, low, dtype=np.int64)
-    else:
-        counts = rng_votes.randint(low, high + 1, size=n)
-    pair_of = np.repeat(np.arange(n), counts)
-    groups = rng_votes.choice(n_groups, size=pair_of.shape[0], p=group_weights)
-    u = rng_votes.rand(pair_of.shape[0])
-    pa = p_a[pair_of, groups]
-    votes_a = u < pa
-    ties = ~votes_a & (u < pa + p_tie[pair_of, groups])
-    n_votes_a = np.bincount(pair_of, weights=votes_a, minlength=n).astype(np.int64)
-    n_ties = np.bincount(pair_of, weights=ties, minlength=n).astype(np.int64)
-    y = (n_votes_a + 0.5 * n_ties) / counts
-
-    if not return_truth:
-        return X, y
-    group_counts = np.zeros((n, n_groups), dtype=np.int64)
-    np.add.at(group_counts, (pair_of, groups), 1)
-    feature_names = np.array(
-        [
-            f"{block}_{j}"
-            for block in ("prompt", "response", "interaction")
-            for j in range(d)
-        ]
-    )
-    truth = Bunch(
-        rewards=rewards,
-        reward_kinds=kinds,
-        reward_params=[r.params for r in rewards],
-        group_weights=group_weights,
-        p_star=p_star,
-        group_prefs=group_prefs,
-        group_votes=group_votes,
-        vote_variance=vote_variance,
-        n_annotators=counts,
-        group_counts=group_counts,
-        n_votes_a=n_votes_a,
-        n_ties=n_ties,
-        prompt_ids=item_prompt[pair_items[:, 0]],
-        pair_items=pair_items,
-        item_features=items,
-        item_prompt_ids=item_prompt,
-        item_rewards=item_rewards,
-        prompt_features=prompt_features,
-        response_features=response_features,
-        feature_names=feature_names,
+    world = _draw_items(n_prompts, n_responses, n_features, rng_items)
+    rewards = _draw_rewards(kinds, world, prompt_dependence, rng_rewards)
+    world.item_rewards = np.column_stack([r(world.features) for r in rewards])
+    pair_items = _draw_pairs(n_prompts, n_responses, n_pairs, rng_items)
+    items_a, items_b = pair_items[:, 0], pair_items[:, 1]
+    X = np.hstack([world.features[items_a], world.features[items_b]])
+    distribution = _vote_distribution(
+        world.item_rewards[items_a],
+        world.item_rewards[items_b],
+        group_weights,
         temperature=temperature,
         tie_margin=tie_margin,
     )
-    return X, y, truth
+    votes = _draw_votes(distribution, group_weights, annotator_range, rng_votes)
+
+    if not return_truth:
+        return X, votes.y
+    truth = _truth_bunch(world, rewards, group_weights, pair_items, distribution, votes)
+    truth.update(temperature=temperature, tie_margin=tie_margin)
+    return X, votes.y, truth

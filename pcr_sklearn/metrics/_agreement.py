@@ -1,12 +1,16 @@
 """How members relate to each other and to the annotators."""
 
+from numbers import Real
+
 import numpy as np
 from scipy.stats import kendalltau
 
+from .._compat import validate_params
 from ..utils.validation import check_pair_weights
 from ._calibration import _check_probabilities
 
 
+@validate_params({"rewards": ["array-like"]}, prefer_skip_nested_validation=True)
 def kendall_tau_matrix(rewards):
     """Kendall rank correlation between every two members' rewards.
 
@@ -51,6 +55,14 @@ def kendall_tau_matrix(rewards):
     return tau
 
 
+@validate_params(
+    {
+        "votes": ["array-like"],
+        "y_true": ["array-like"],
+        "sample_weight": ["array-like", Real, None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def disagreement_scores(votes, y_true, *, sample_weight=None):
     """Disagreement of each member with the annotators, ``Phi_j = E|V_j - p|``.
 

@@ -1,8 +1,11 @@
 """Pairwise calibration error and the single-reward floor."""
 
+from numbers import Real
+
 import numpy as np
 from sklearn.metrics import make_scorer
 
+from .._compat import StrOptions, validate_params
 from ..utils.validation import check_pair_weights, check_probabilities
 
 
@@ -11,6 +14,14 @@ def _check_probabilities(values, name, n=None):
     return check_probabilities(values, name, n, accept_proba=True)
 
 
+@validate_params(
+    {
+        "y_true": ["array-like"],
+        "y_prob": ["array-like"],
+        "sample_weight": ["array-like", Real, None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def calibration_error(y_true, y_prob, *, sample_weight=None):
     """Pairwise calibration error: weighted mean of ``(y_prob - y_true)**2``.
 
@@ -52,6 +63,10 @@ def calibration_error(y_true, y_prob, *, sample_weight=None):
     return float(np.average((y_prob - y_true) ** 2, weights=weights))
 
 
+@validate_params(
+    {"y_true": ["array-like"], "sample_weight": ["array-like", Real, None]},
+    prefer_skip_nested_validation=True,
+)
 def single_reward_floor(y_true, *, sample_weight=None):
     """Least calibration error of any single reward with hard votes.
 
@@ -90,6 +105,15 @@ def single_reward_floor(y_true, *, sample_weight=None):
     return float(np.average(np.minimum(y_true, 1.0 - y_true) ** 2, weights=weights))
 
 
+@validate_params(
+    {
+        "y_true": ["array-like"],
+        "y_prob": ["array-like"],
+        "sample_weight": ["array-like", Real, None],
+        "policy": [StrOptions({"sample", "majority"})],
+    },
+    prefer_skip_nested_validation=True,
+)
 def regret(y_true, y_prob, *, sample_weight=None, policy="sample"):
     """Share of annotators left unserved, above the best single choice per pair.
 
@@ -124,8 +148,6 @@ def regret(y_true, y_prob, *, sample_weight=None, policy="sample"):
     >>> round(regret([0.8, 0.3], [0.8, 0.3], policy="majority"), 6)
     0.0
     """
-    if policy not in ("sample", "majority"):
-        raise ValueError(f"policy must be 'sample' or 'majority', got {policy!r}.")
     y_true = _check_probabilities(y_true, "y_true")
     y_prob = _check_probabilities(y_prob, "y_prob", n=y_true.shape[0])
     if y_true.shape[0] == 0:

@@ -6,10 +6,13 @@
 
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 from sklearn.utils import Bunch
 
+from .._compat import validate_params
 from ..utils.validation import check_pair_weights
 
 
@@ -39,6 +42,14 @@ def _check_weights(weights, name, n):
     return weights
 
 
+@validate_params(
+    {
+        "member_votes": ["array-like"],
+        "group_votes": ["array-like"],
+        "sample_weight": ["array-like", Real, None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def agreement_matrix(member_votes, group_votes, *, sample_weight=None):
     """Pairwise agreement between every member and every group.
 
@@ -82,6 +93,14 @@ def agreement_matrix(member_votes, group_votes, *, sample_weight=None):
     return 1.0 - np.einsum("i,ijk->jk", weights, diff)
 
 
+@validate_params(
+    {
+        "member_votes": ["array-like"],
+        "group_votes": ["array-like"],
+        "sample_weight": ["array-like", Real, None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def match_members(member_votes, group_votes, *, sample_weight=None):
     """Match fitted members one-to-one to true groups by pairwise agreement.
 
@@ -132,6 +151,15 @@ def match_members(member_votes, group_votes, *, sample_weight=None):
     )
 
 
+@validate_params(
+    {
+        "member_weights": ["array-like"],
+        "group_weights": ["array-like"],
+        "member_index": ["array-like"],
+        "group_index": ["array-like"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def matched_weight_error(member_weights, group_weights, member_index, group_index):
     """L1 distance between member weights and group weights after matching.
 

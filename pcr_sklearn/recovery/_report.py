@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from numbers import Real
+
 import numpy as np
 from sklearn.utils import Bunch
 
-from ..datasets._synthetic import vote_probabilities
+from .._compat import HasMethods, validate_params
+from ..datasets._synthetic import _vote_distribution
 from ..metrics import calibration_error, single_reward_floor
-from ..utils.validation import hard_votes
+from ..utils.validation import check_probabilities, hard_votes, split_pairs
 from ._matching import match_members, matched_weight_error
-from ._theory import _check_probs, _normalised_group_weights, _split_pairs, noise_term
+from ._theory import _normalised_group_weights, noise_term
 
 
+@validate_params(
+    {"truth": "no_validation", "X": ["array-like"]},
+    prefer_skip_nested_validation=True,
+)
 def truth_on_pairs(truth, X):
     """Evaluate the generating mixture on arbitrary pairs.
 
@@ -48,23 +55,20 @@ def truth_on_pairs(truth, X):
     >>> bool(np.allclose(truth_on_pairs(truth, X).p_star, truth.p_star))
     True
     """
-    items_a, items_b = _split_pairs(X)
+    items_a, items_b = split_pairs(X, "X")
     w = _normalised_group_weights(truth.group_weights, len(truth.rewards))
-    reward_a = np.column_stack([r(items_a) for r in truth.rewards])
-    reward_b = np.column_stack([r(items_b) for r in truth.rewards])
-    p_a, p_tie = vote_probabilities(
-        reward_a - reward_b,
+    distribution = _vote_distribution(
+        np.column_stack([r(items_a) for r in truth.rewards]),
+        np.column_stack([r(items_b) for r in truth.rewards]),
+        w,
         temperature=truth.temperature,
         tie_margin=truth.tie_margin,
     )
-    group_prefs = p_a + 0.5 * p_tie
-    p_star = group_prefs @ w
-    variance = np.clip((p_a + 0.25 * p_tie) @ w - p_star**2, 0.0, None)
     return Bunch(
-        group_votes=hard_votes(reward_a, reward_b),
-        group_prefs=group_prefs,
-        p_star=p_star,
-        vote_variance=variance,
+        group_votes=distribution.group_votes,
+        group_prefs=distribution.group_prefs,
+        p_star=distribution.p_star,
+        vote_variance=distribution.vote_variance,
     )
 
 
@@ -74,6 +78,62 @@ def _member_rewards(estimator, items):
     return np.column_stack([m.reward(items) for m in estimator.estimators_])
 
 
+def _member_agreement(estimator, items_a, items_b, group_votes, sample_weight):
+    """Match the members' hard votes to the groups' (see :func:`match_members`);
+    also returns each member's agreement with its group (NaN: unmatched)."""
+    votes = hard_votes(
+        _member_rewards(estimator, items_a), _member_rewards(estimator, items_b)
+    )
+    match = match_members(votes, group_votes, sample_weight=sample_weight)
+    agreement = np.full(votes.shape[1], np.nan)
+    agreement[match.member_index] = match.agreement
+    return match, agreement
+
+
+def _errors(y, proba, ref, group_weights, sample_weight):
+    """The ensemble's and the oracle's errors, against ``y`` and against ``p*``."""
+    oracle = ref.group_votes @ group_weights
+    error = calibration_error(y, proba, sample_weight=sample_weight)
+    oracle_error = calibration_error(y, oracle, sample_weight=sample_weight)
+    return Bunch(
+        calibration_error=error,
+        oracle_error=oracle_error,
+        ratio_to_oracle=error / oracle_error if oracle_error > 0 else float("inf"),
+        floor=single_reward_floor(y, sample_weight=sample_weight),
+        error_vs_p_star=calibration_error(
+            ref.p_star, proba, sample_weight=sample_weight
+        ),
+        oracle_error_vs_p_star=calibration_error(
+            ref.p_star, oracle, sample_weight=sample_weight
+        ),
+    )
+
+
+def _noise(X, truth, ref, n_annotators, sample_weight):
+    """The noise term of the pairs, NaN when their annotator counts are unknown."""
+    if n_annotators is None and _is_generated_data(X, truth):
+        n_annotators = truth.n_annotators
+    if n_annotators is None:
+        return float("nan")
+    return noise_term(
+        ref.p_star,
+        n_annotators,
+        vote_variance=ref.vote_variance,
+        sample_weight=sample_weight,
+    )
+
+
+@validate_params(
+    {
+        "estimator": [HasMethods(["predict_proba"])],
+        "X": ["array-like"],
+        "y": ["array-like"],
+        "truth": "no_validation",
+        "n_annotators": ["array-like", None],
+        "sample_weight": ["array-like", Real, None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def recovery_report(estimator, X, y, truth, *, n_annotators=None, sample_weight=None):
     """Compare a fitted ensemble with the mixture that generated the data.
 
@@ -139,51 +199,29 @@ def recovery_report(estimator, X, y, truth, *, n_annotators=None, sample_weight=
     >>> report.matched_weight_error
     0.0
     """
-    items_a, items_b = _split_pairs(X)
+    items_a, items_b = split_pairs(np.asarray(X, dtype=np.float64), "X")
     n = items_a.shape[0]
-    y = _check_probs(y, "y", n)
+    # Raveled, so that a (n_pairs, 1) column is accepted too.
+    y = check_probabilities(np.ravel(y), "y", n)
     if n == 0:
         raise ValueError("X is empty; need at least one pair.")
     ref = truth_on_pairs(truth, X)
     group_w = _normalised_group_weights(truth.group_weights, len(truth.rewards))
     member_w = np.asarray(estimator.estimator_weights_, dtype=np.float64)
 
-    votes = hard_votes(
-        _member_rewards(estimator, items_a), _member_rewards(estimator, items_b)
+    match, member_agreement = _member_agreement(
+        estimator, items_a, items_b, ref.group_votes, sample_weight
     )
-    match = match_members(votes, ref.group_votes, sample_weight=sample_weight)
-    member_agreement = np.full(member_w.shape[0], np.nan)
-    member_agreement[match.member_index] = match.agreement
-
     proba = np.asarray(estimator.predict_proba(X), dtype=np.float64)[:, 1]
-    oracle = ref.group_votes @ group_w
-    error = calibration_error(y, proba, sample_weight=sample_weight)
-    oracle_error = calibration_error(y, oracle, sample_weight=sample_weight)
-
-    if n_annotators is None and _is_generated_data(X, truth):
-        n_annotators = truth.n_annotators
-    if n_annotators is None:
-        noise = float("nan")
-    else:
-        noise = noise_term(
-            ref.p_star,
-            n_annotators,
-            vote_variance=ref.vote_variance,
-            sample_weight=sample_weight,
-        )
-
+    errors = _errors(y, proba, ref, group_w, sample_weight)
     return Bunch(
-        calibration_error=error,
-        oracle_error=oracle_error,
-        ratio_to_oracle=error / oracle_error if oracle_error > 0 else float("inf"),
-        floor=single_reward_floor(y, sample_weight=sample_weight),
-        noise_term=noise,
-        error_vs_p_star=calibration_error(
-            ref.p_star, proba, sample_weight=sample_weight
-        ),
-        oracle_error_vs_p_star=calibration_error(
-            ref.p_star, oracle, sample_weight=sample_weight
-        ),
+        calibration_error=errors.calibration_error,
+        oracle_error=errors.oracle_error,
+        ratio_to_oracle=errors.ratio_to_oracle,
+        floor=errors.floor,
+        noise_term=_noise(X, truth, ref, n_annotators, sample_weight),
+        error_vs_p_star=errors.error_vs_p_star,
+        oracle_error_vs_p_star=errors.oracle_error_vs_p_star,
         member_weights=member_w,
         group_weights=group_w,
         member_group=match.member_group,

@@ -8,11 +8,12 @@ label. Lemma 1 of the paper: ``E[CE(y)] = CE(p*) + C`` with
 
 from __future__ import annotations
 
-import numbers
+from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils import check_random_state
 
+from .._compat import Interval, validate_params
 from ..metrics import calibration_error
 from ..utils.validation import (
     check_pair_weights,
@@ -23,19 +24,12 @@ from ..utils.validation import (
 from ._matching import _check_votes, _check_weights
 
 
-def _split_pairs(X, name="X"):
-    """Items A and B of flat ``(n, 2 d)`` or stacked ``(n, 2, d)`` pairs."""
-    return split_pairs(np.asarray(X, dtype=np.float64), name)
-
-
-def _check_probs(values, name, n=None):
-    return check_probabilities(np.asarray(values).reshape(-1), name, n)
-
-
 def _check_n_members(n_members):
+    # Runs behind validate_params too: bool is an Integral, which the decorator
+    # lets through as 1.
     if (
         isinstance(n_members, bool)
-        or not isinstance(n_members, numbers.Integral)
+        or not isinstance(n_members, Integral)
         or n_members < 1
     ):
         raise ValueError(f"n_members must be a positive integer, got {n_members!r}.")
@@ -49,6 +43,15 @@ def _normalised_group_weights(group_weights, n_groups):
     return w / w.sum()
 
 
+@validate_params(
+    {
+        "p_star": ["array-like"],
+        "n_annotators": ["array-like"],
+        "vote_variance": ["array-like", None],
+        "sample_weight": ["array-like", Real, None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def noise_term(p_star, n_annotators, *, vote_variance=None, sample_weight=None):
     """Irreducible calibration error from finite annotator counts.
 
@@ -78,7 +81,8 @@ def noise_term(p_star, n_annotators, *, vote_variance=None, sample_weight=None):
     >>> noise_term([0.5, 1.0], [5, 5])
     0.025
     """
-    p_star = _check_probs(p_star, "p_star")
+    # Raveled, so that a (n_pairs, 1) column is accepted too.
+    p_star = check_probabilities(np.ravel(p_star), "p_star")
     n = p_star.shape[0]
     if n == 0:
         raise ValueError("p_star is empty; need at least one pair.")
@@ -107,6 +111,15 @@ def noise_term(p_star, n_annotators, *, vote_variance=None, sample_weight=None):
     return float(np.average(variance / counts, weights=weights))
 
 
+@validate_params(
+    {
+        "y_true": ["array-like"],
+        "group_votes": ["array-like"],
+        "group_weights": ["array-like"],
+        "sample_weight": ["array-like", Real, None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def oracle_calibration_error(y_true, group_votes, group_weights, *, sample_weight=None):
     """Calibration error of the oracle ensemble (true rewards, true weights).
 
@@ -135,7 +148,7 @@ def oracle_calibration_error(y_true, group_votes, group_weights, *, sample_weigh
     >>> round(err, 6)
     0.02125
     """
-    y_true = _check_probs(y_true, "y_true")
+    y_true = check_probabilities(np.ravel(y_true), "y_true")
     votes = _check_votes(group_votes, "group_votes", y_true.shape[0])
     w = _normalised_group_weights(group_weights, votes.shape[1])
     return calibration_error(y_true, votes @ w, sample_weight=sample_weight)
@@ -181,7 +194,7 @@ class AnnotatorEnsemble:
 
     def predict_proba(self, X):
         """Share of members preferring A (hard votes), shape ``(n_pairs, 2)``."""
-        items_a, items_b = _split_pairs(X)
+        items_a, items_b = split_pairs(X, "X")
         p = hard_votes(self.rewards(items_a), self.rewards(items_b))
         p = p @ self.estimator_weights_
         return np.column_stack([1.0 - p, p])
@@ -195,6 +208,14 @@ class AnnotatorEnsemble:
         return f"AnnotatorEnsemble(n_members={self.n_estimators_})"
 
 
+@validate_params(
+    {
+        "truth": "no_validation",
+        "n_members": [Interval(Integral, 1, None, closed="left")],
+        "random_state": ["random_state"],
+    },
+    prefer_skip_nested_validation=True,
+)
 def sample_annotator_ensemble(truth, n_members, *, random_state=None):
     """Theorem 2 construction: rewards of ``k`` random annotators, weights ``1/k``.
 
@@ -239,6 +260,16 @@ def sample_annotator_ensemble(truth, n_members, *, random_state=None):
     return AnnotatorEnsemble([rewards[g] for g in groups], groups)
 
 
+@validate_params(
+    {
+        "group_votes": ["array-like"],
+        "group_weights": ["array-like"],
+        "n_members": [Interval(Integral, 1, None, closed="left")],
+        "y_true": ["array-like", None],
+        "sample_weight": ["array-like", Real, None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def expected_annotator_ensemble_error(
     group_votes, group_weights, n_members, *, y_true=None, sample_weight=None
 ):
@@ -284,7 +315,10 @@ def expected_annotator_ensemble_error(
     k = _check_n_members(n_members)
     mean = votes @ w
     second = votes**2 @ w
-    target = mean if y_true is None else _check_probs(y_true, "y_true", n)
+    if y_true is None:
+        target = mean
+    else:
+        target = check_probabilities(np.ravel(y_true), "y_true", n)
     per_pair = (mean - target) ** 2 + np.clip(second - mean**2, 0.0, None) / k
     weights = check_pair_weights(
         sample_weight, n, "sample_weight", allow_all_zero=False

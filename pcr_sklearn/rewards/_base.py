@@ -116,7 +116,7 @@ def get_reward_tags(learner):
     --------
     >>> from pcr_sklearn.rewards import LinearReward, get_reward_tags
     >>> get_reward_tags(LinearReward())
-    RewardTags(text_items=False, warm_start=True)
+    RewardTags(text_items=False, warm_start=True, losses=('log', 'squared'))
     """
     declared = getattr(learner, "__reward_tags__", None)
     if declared is not None:

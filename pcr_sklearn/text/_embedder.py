@@ -112,7 +112,8 @@ class PairEmbedder(TransformerMixin, BaseEstimator):
 
     See Also
     --------
-    pcr_sklearn.text.count_embeddings : Count the texts a backbone embeds.
+    pcr_sklearn.utils._testing.count_embeddings : Count the texts a backbone
+        embeds (a test helper).
     pcr_sklearn.rewards.MLPReward : A reward learner for these features.
 
     Notes

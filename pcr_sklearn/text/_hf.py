@@ -10,14 +10,13 @@ Nothing here downloads by itself: a path that exists on disk is loaded with
 
 from __future__ import annotations
 
-import collections
 import hashlib
 import os
-import threading
 
 import numpy as np
 
 from .._torch import import_torch, resolve_device
+from ..utils._caches import LRUCache
 from ._hooks import record_embedded
 
 TEXT_INSTALL_HINT = 'pip install "pcr-sklearn[torch,text]"'
@@ -26,10 +25,11 @@ POOLINGS = ("mean", "cls", "last")
 
 # Loaded frozen backbones, shared by every estimator (members, folds, clones)
 # that asks for the same model on the same device: loading is slow and a
-# backbone is large, so keeping one copy is the point. Bounded, most recent last.
-_MODEL_CACHE = collections.OrderedDict()
+# backbone is large, so keeping one copy is the point. Bounded in entries.
 _MODEL_CACHE_SIZE = 2
-_MODEL_CACHE_LOCK = threading.Lock()
+_MODEL_CACHE = LRUCache(_MODEL_CACHE_SIZE)
+# ``None`` could be a cached value in principle; this marks "not cached".
+_NOT_CACHED = object()
 
 
 def import_transformers():
@@ -210,22 +210,19 @@ def cached_load(key, loader):
 
     The cache holds the two most recently used entries (backbones are large).
     """
-    with _MODEL_CACHE_LOCK:
-        if key in _MODEL_CACHE:
-            _MODEL_CACHE.move_to_end(key)
-            return _MODEL_CACHE[key]
+    cached = _MODEL_CACHE.get(key, _NOT_CACHED)
+    if cached is not _NOT_CACHED:
+        return cached
+    # Loading runs outside the cache's lock: it takes seconds, and other
+    # models may be looked up meanwhile.
     loaded = loader()
-    with _MODEL_CACHE_LOCK:
-        _MODEL_CACHE[key] = loaded
-        while len(_MODEL_CACHE) > _MODEL_CACHE_SIZE:
-            _MODEL_CACHE.popitem(last=False)
+    _MODEL_CACHE.put(key, loaded)
     return loaded
 
 
 def clear_model_cache():
     """Drop the backbones kept by :func:`get_shared_model` and :func:`cached_load`."""
-    with _MODEL_CACHE_LOCK:
-        _MODEL_CACHE.clear()
+    _MODEL_CACHE.clear()
 
 
 def pool(hidden_states, attention_mask, pooling="mean"):
@@ -313,7 +310,8 @@ def encode_texts(
     Texts are processed in order of length so that batches carry little
     padding; rows of the result follow the input order. Runs under
     ``torch.inference_mode`` with the model in eval mode, and reports every
-    batch to :func:`pcr_sklearn.text.count_embeddings`.
+    batch to :func:`pcr_sklearn.text._hooks.record_embedded` (what
+    :func:`pcr_sklearn.utils._testing.count_embeddings` counts).
 
     Parameters
     ----------

@@ -1,5 +1,5 @@
-"""Utilities: pair-aware estimator checks and a random-weight BERT builder."""
+"""Utilities: validation (the bottom layer), caches, pair-aware estimator checks.
 
-from ._random_bert import build_random_bert
-
-__all__ = ["build_random_bert"]
+Nothing is imported here, so importing :mod:`pcr_sklearn.utils.validation`
+stays cheap; import the submodules themselves.
+"""
