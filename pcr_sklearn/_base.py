@@ -6,8 +6,11 @@ as fitted reward learners (``estimators_``) with weights on the simplex
 rewards and tags are written once here and mean the same thing everywhere.
 """
 
+import functools
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
 from ._pairs import (
@@ -19,6 +22,28 @@ from ._pairs import (
 from ._stages import weighted_error
 from .rewards import LinearReward, get_reward_tags, member_rewards
 from .utils.validation import pair_votes
+
+
+def transactional(fit):
+    """Make ``fit`` a transaction: on any exception the estimator is as before.
+
+    Fitted state is only ever replaced, never changed in place (members are
+    new objects, arrays new arrays), so a shallow copy of ``__dict__`` taken
+    before the call restores a previously fitted model exactly, and leaves a
+    fresh estimator unfitted.
+    """
+
+    @functools.wraps(fit)
+    def wrapper(self, *args, **kwargs):
+        saved = dict(self.__dict__)
+        try:
+            return fit(self, *args, **kwargs)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    return wrapper
 
 
 class BasePairEnsemble(ClassifierMixin, BaseEstimator):
@@ -47,6 +72,22 @@ class BasePairEnsemble(ClassifierMixin, BaseEstimator):
         """Whether the members take text items (their :class:`RewardTags`)."""
         return get_reward_tags(self._prototype()).text_items
 
+    def _check_members(self):
+        """Raise unless fitted with at least one member and one weight each.
+
+        A model that says it is fitted but has no members would otherwise
+        predict rows of zeros; refusing is the honest answer.
+        """
+        check_is_fitted(self)
+        n_members = len(getattr(self, "estimators_", ()))
+        weights = np.asarray(getattr(self, "estimator_weights_", ()))
+        if n_members == 0 or weights.shape != (n_members,):
+            raise NotFittedError(
+                f"This {type(self).__name__} has {n_members} members and "
+                f"{weights.size} weights: it is not a usable fitted model. Call "
+                "fit first."
+            )
+
     def _validate_pairs(self, X, y="no_validation", *, reset):
         return validate_pairs(self, X, y, reset=reset, text=self._text_items)
 
@@ -57,7 +98,7 @@ class BasePairEnsemble(ClassifierMixin, BaseEstimator):
         vote is near-certain; evaluating B's side directly keeps
         ``predict_proba`` of swapped pairs exactly the reversed columns.
         """
-        check_is_fitted(self)
+        self._check_members()
         items_a, items_b = self._validate_pairs(X, reset=False)
         rewards_a = member_rewards(self.estimators_, items_a)
         rewards_b = member_rewards(self.estimators_, items_b)
@@ -142,7 +183,7 @@ class BasePairEnsemble(ClassifierMixin, BaseEstimator):
             Column ``j`` is member ``j``'s reward; its weight is
             ``estimator_weights_[j]``.
         """
-        check_is_fitted(self)
+        self._check_members()
         items = validate_items(self, items, text=self._text_items)
         return member_rewards(self.estimators_, items)
 

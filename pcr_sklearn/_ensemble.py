@@ -1,7 +1,10 @@
 """The public estimator: a pairwise calibrated ensemble of reward functions."""
 
+import contextlib
 import copy
+import warnings
 from numbers import Integral, Real
+from types import SimpleNamespace
 
 import numpy as np
 from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit
@@ -249,21 +252,24 @@ class PairwiseCalibratedEnsemble(BasePairEnsemble):
             )
         if not self.early_stopping and (X_val is not None or y_val is not None):
             raise ValueError("X_val and y_val are only used with early_stopping=True.")
-        train = self._validate_fit_data(X, y, sample_weight, reset=not continuing)
-        if not continuing:
-            self._reset()
-        validation = None
-        if self.early_stopping:
-            train, validation = self._split(
-                train, X_val, y_val, sample_weight_val, groups
+
+        with self._fit_transaction() as attempt:
+            train = self._validate_fit_data(X, y, sample_weight, reset=not continuing)
+            if not continuing:
+                self._reset()
+            validation = None
+            if self.early_stopping:
+                train, validation = self._split(
+                    train, X_val, y_val, sample_weight_val, groups
+                )
+            attempt.loop = self._stage_loop(*train)
+            attempt.loop.run(
+                self.n_estimators - self.n_estimators_,
+                validation,
+                tol=self.tol,
+                n_iter_no_change=self.n_iter_no_change,
             )
-        loop = self._stage_loop(*train).run(
-            self.n_estimators - self.n_estimators_,
-            validation,
-            tol=self.tol,
-            n_iter_no_change=self.n_iter_no_change,
-        )
-        self._commit(loop, early_stopping=validation is not None)
+            self._commit(attempt.loop, early_stopping=validation is not None)
         return self
 
     @_fit_context(prefer_skip_nested_validation=False)
@@ -289,17 +295,53 @@ class PairwiseCalibratedEnsemble(BasePairEnsemble):
         self : PairwiseCalibratedEnsemble
         """
         first = not hasattr(self, "estimators_")
-        train = self._validate_fit_data(
-            X,
-            y,
-            sample_weight,
-            reset=first,
-            classes=_check_classes(classes) if first and classes is not None else None,
-        )
-        if first:
-            self._reset()
-        self._commit(self._stage_loop(*train).run(1), early_stopping=False)
+
+        if first and classes is not None:
+            classes = _check_classes(classes)
+        with self._fit_transaction() as attempt:
+            train = self._validate_fit_data(
+                X, y, sample_weight, reset=first, classes=classes if first else None
+            )
+            if first:
+                self._reset()
+            attempt.loop = self._stage_loop(*train).run(1)
+            self._commit(attempt.loop, early_stopping=False)
         return self
+
+    @contextlib.contextmanager
+    def _fit_transaction(self):
+        """Run a fit as a transaction; the block sets ``attempt.loop``.
+
+        On an exception the estimator is restored exactly as it was (a fresh
+        one stays unfitted): fitted state is only ever replaced, never changed
+        in place. On a ``KeyboardInterrupt`` after at least one new stage
+        finished, the finished stages (the loop rolls back to them) are
+        committed as a consistent model, with a warning, before the interrupt
+        propagates: a long GPU fit is not lost.
+        """
+        saved = dict(self.__dict__)
+        attempt = SimpleNamespace(loop=None)
+        try:
+            yield attempt
+        except KeyboardInterrupt:
+            loop = attempt.loop
+            kept = 0 if loop is None else len(loop.members) - loop.n_start
+            if kept <= 0:
+                self.__dict__.clear()
+                self.__dict__.update(saved)
+                raise
+            self._commit(loop, early_stopping=self.early_stopping)
+            warnings.warn(
+                f"Fitting was interrupted; kept the {kept} stage(s) that finished "
+                f"({len(loop.members)} members in all).",
+                UserWarning,
+                stacklevel=3,
+            )
+            raise
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
 
     def _validate_fit_data(self, X, y, sample_weight, *, reset, classes=None):
         items_a, items_b, y = self._validate_pairs(X, y, reset=reset)
@@ -341,7 +383,8 @@ class PairwiseCalibratedEnsemble(BasePairEnsemble):
             vote=self.vote,
             objective=objective,
             n_backfit=self.n_backfit,
-            rng=self._rng,
+            # A copy: the generator advances only when the fit commits.
+            rng=copy.deepcopy(self._rng),
             members=self.estimators_,
             weights=self.estimator_weights_,
             train_score=self.train_score_,
@@ -350,6 +393,7 @@ class PairwiseCalibratedEnsemble(BasePairEnsemble):
 
     def _commit(self, loop, *, early_stopping):
         """Take the loop's members, weights and scores as the fitted model."""
+        self._rng = loop.rng
         self.estimators_ = loop.members
         self.estimator_weights_ = loop.weights
         self.n_estimators_ = len(loop.members)

@@ -122,6 +122,8 @@ class StageLoop:
         else:
             self.votes = np.empty((len(target), 0))
             self.weights = np.empty(0)
+        self.n_start = len(self.members)
+        self._completed = self._snapshot()
 
     @property
     def error(self):
@@ -140,28 +142,36 @@ class StageLoop:
         ``n_iter_no_change`` stages, and rolls back to the best prefix seen
         (the members present when it started count as a candidate).
 
+        A ``KeyboardInterrupt`` rolls back to the last completed stage (the
+        best one seen, with validation data) before it propagates, so the
+        loop's state is always a consistent model.
+
         Returns
         -------
         self : StageLoop
         """
-        if validation is None:
+        best = self._snapshot()
+        try:
+            if validation is None:
+                for _ in range(n_stages):
+                    self.add_stage()
+                return self
+            best_error = self.validation_error(validation) if self.members else np.inf
+            stale = 0
             for _ in range(n_stages):
                 self.add_stage()
-            return self
-        best = self._snapshot()
-        best_error = self.validation_error(validation) if self.members else np.inf
-        stale = 0
-        for _ in range(n_stages):
-            self.add_stage()
-            error = self.validation_error(validation)
-            self.validation_score.append(error)
-            if error < best_error - tol:
-                best, best_error, stale = self._snapshot(), error, 0
-            else:
-                stale += 1
-                if stale >= n_iter_no_change:
-                    break
-        self._restore(best)
+                error = self.validation_error(validation)
+                self.validation_score.append(error)
+                if error < best_error - tol:
+                    best, best_error, stale = self._snapshot(), error, 0
+                else:
+                    stale += 1
+                    if stale >= n_iter_no_change:
+                        break
+        except KeyboardInterrupt:
+            self._restore(self._completed if validation is None else best)
+            raise
+        self._restore(best, recompute_votes=True)
         return self
 
     def add_stage(self):
@@ -181,6 +191,7 @@ class StageLoop:
                 best = (error, self.members, self.votes, self.weights)
         error, self.members, self.votes, self.weights = best
         self.train_score.append(error)
+        self._completed = self._snapshot()
         if self.verbose:
             print(
                 f"[PairwiseCalibratedEnsemble] stage {len(self.members)}: "
@@ -215,14 +226,17 @@ class StageLoop:
     # ----------------------------------------------------------- internals
 
     def _snapshot(self):
-        return list(self.members), self.weights, len(self.train_score)
+        return list(self.members), self.weights, self.votes, len(self.train_score)
 
-    def _restore(self, snapshot):
-        members, weights, n_scores = snapshot
-        self.members, self.weights = list(members), weights
-        # Backfitting may have replaced members after the snapshot, so the
-        # training votes are recomputed for the members kept.
-        self.votes = member_votes(self.members, self.items_a, self.items_b, self.vote)
+    def _restore(self, snapshot, *, recompute_votes=False):
+        members, weights, votes, n_scores = snapshot
+        self.members, self.weights, self.votes = list(members), weights, votes
+        if recompute_votes:
+            # The votes the best prefix is scored and pruned with are those of
+            # its members evaluated together, as predictions evaluate them.
+            self.votes = member_votes(
+                self.members, self.items_a, self.items_b, self.vote
+            )
         del self.train_score[n_scores:]
 
     def _grow(self, share):

@@ -4,6 +4,7 @@ from numbers import Integral
 
 import numpy as np
 
+from .._base import transactional
 from .._compat import HasMethods, Interval, StrOptions, _fit_context
 from ..rewards._base import seeded_clone
 from ._base import _BasePairBaseline
@@ -107,6 +108,7 @@ class BaggedRewardEnsemble(_BasePairBaseline):
         self.vote = vote
         self.random_state = random_state
 
+    @transactional
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, sample_weight=None):
         """Fit ``n_estimators`` members on bootstrap samples of the pairs.

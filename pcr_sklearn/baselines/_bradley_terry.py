@@ -2,6 +2,7 @@
 
 import numpy as np
 
+from .._base import transactional
 from .._compat import HasMethods, StrOptions, _fit_context
 from ..rewards._base import seeded_clone
 from ._base import _BasePairBaseline
@@ -87,6 +88,7 @@ class SoftBradleyTerry(_BasePairBaseline):
         self.vote = vote
         self.random_state = random_state
 
+    @transactional
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, sample_weight=None):
         """Fit the reward on the soft labels.
@@ -198,6 +200,7 @@ class MajorityVoteBradleyTerry(_BasePairBaseline):
         self.vote = vote
         self.random_state = random_state
 
+    @transactional
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, sample_weight=None):
         """Fit the reward on the majority labels of ``y``.

@@ -8,6 +8,7 @@ from scipy.special import expit, log_expit, logsumexp
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
+from .._base import transactional
 from .._compat import HasMethods, Interval, StrOptions, _fit_context
 from .._stages import MAX_SEED
 from ..rewards._base import member_rewards, seeded_clone
@@ -166,6 +167,7 @@ class MixtureBradleyTerry(_BasePairBaseline):
         self.vote = vote
         self.random_state = random_state
 
+    @transactional
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, sample_weight=None):
         """Fit the heads and mixture weights by EM.

@@ -55,7 +55,10 @@ def make_comparisons(learner, n_pairs=40, *, random_state=0):
         items_b, score_b = _text_items(rng, n_pairs)
     else:
         items_a, items_b = rng.normal(size=(2, n_pairs, 4))
-        score_a, score_b = items_a @ [1.0, -0.5, 0.2, 0.0], items_b @ [1.0, -0.5, 0.2, 0]
+        score_a, score_b = (
+            items_a @ [1.0, -0.5, 0.2, 0.0],
+            items_b @ [1.0, -0.5, 0.2, 0],
+        )
     target = 1.0 / (1.0 + np.exp(-(score_a - score_b)))
     target = np.round(target * 5) / 5  # shares of 5 votes, ties included
     return items_a, items_b, target, rng.uniform(0.5, 2.0, size=n_pairs)
@@ -238,9 +241,7 @@ def check_losses_and_targets(learner, data, atol):
                         f"row 3: {exc}",
                     )
             else:
-                _fail(
-                    "target range", f"target {bad} for loss={loss!r} was accepted."
-                )
+                _fail("target range", f"target {bad} for loss={loss!r} was accepted.")
 
 
 def check_deterministic(learner, data, atol):
