@@ -31,7 +31,9 @@ class LogisticRegressionReward(BaseReward):
 
     def fit(self, items_a, items_b, target, sample_weight=None, *, loss="log"):
         if loss != "log":
-            raise ValueError(f"loss must be 'log' (the only one declared), got {loss!r}.")
+            raise ValueError(
+                f"loss must be 'log' (the only one declared), got {loss!r}."
+            )
         target, sample_weight = self._check_fit_inputs(
             items_a, items_b, target, sample_weight, loss
         )

@@ -5,8 +5,9 @@ labels so that, for every pair, the weighted share of rewards preferring A
 matches the share of annotators who did (Halpern et al., arXiv:2506.06298).
 """
 
+from ._cv import PairwiseCalibratedEnsembleCV
 from ._ensemble import PairwiseCalibratedEnsemble
 
 __version__ = "0.1.0"
 
-__all__ = ["PairwiseCalibratedEnsemble", "__version__"]
+__all__ = ["PairwiseCalibratedEnsemble", "PairwiseCalibratedEnsembleCV", "__version__"]

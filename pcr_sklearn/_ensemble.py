@@ -9,18 +9,18 @@ from types import SimpleNamespace
 import numpy as np
 from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
 
-from ._base import BasePairEnsemble, _proba
+from ._base import BasePairEnsemble
 from ._compat import HasMethods, Interval, StrOptions, _fit_context
 from ._objectives import OBJECTIVES, get_objective
 from ._pairs import check_sample_weight, encode_labels
-from ._pruning import prune_mask
-from ._stages import MAX_SEED, StageLoop, disagreement, renormalise, weighted_error
+from ._population import Population, PopulationLoop
+from ._staged import StagedMixin
+from ._stages import MAX_SEED, StageLoop
 from .rewards import get_reward_tags
 
 
-class PairwiseCalibratedEnsemble(BasePairEnsemble):
+class PairwiseCalibratedEnsemble(StagedMixin, BasePairEnsemble):
     """Ensemble of reward functions calibrated to annotator disagreement.
 
     Learns ``k`` reward functions and weights on the simplex so that, for every
@@ -35,10 +35,46 @@ class PairwiseCalibratedEnsemble(BasePairEnsemble):
     ----------
     estimator : reward learner, default=None
         Base reward learner following the protocol of
-        :mod:`pcr_sklearn.rewards`; cloned for every member. ``None`` means
-        :class:`~pcr_sklearn.rewards.LinearReward`.
-    n_estimators : int, default=4
-        Number of stages (members) that ``fit`` builds.
+        :mod:`pcr_sklearn.rewards`; cloned for every member fit. ``None``
+        means :class:`~pcr_sklearn.rewards.LinearReward`.
+    n_estimators : int or "auto", default="auto"
+        Number of members (stages) that ``fit`` builds. ``"auto"``: 64 with
+        ``members="population"`` (draws cost no member fit; more members
+        mean a smaller Monte-Carlo error of the vote share, about
+        ``p (1 - p) / k`` per pair), 4 with ``members="stagewise"``.
+    members : {"population", "stagewise"}, default="population"
+        Where members come from.
+
+        - ``"population"``: fit one soft-label Bradley-Terry reward (the
+          *mean*), then draw members ``r_j(x) = mean(x) + taste * g_j(x)``
+          where ``g_j`` is a smooth random function of the item (a sampled
+          annotator's idiosyncratic taste, see :mod:`pcr_sklearn._population`),
+          with equal weights. Members split where annotators would, including
+          on prompts never seen in training; one member fit in all.
+        - ``"stagewise"``: Forward Stagewise Additive Modeling (the paper):
+          each stage fits a member to the calibration residual
+          (``objective``), weights are re-optimised exactly, and
+          ``n_backfit`` passes re-fit earlier members. Finds structured
+          groups (e.g. synthetic mixtures); costs one or more member fits per
+          stage.
+
+        ``"population"`` is the default because it is what calibrates on new
+        prompts: on the argument data's held-out debates the stagewise
+        ensemble stays at the single-reward floor (see
+        ``benchmarks/results/calibration.md`` for the measured numbers and
+        settings).
+    taste : float or "auto", default="auto"
+        Scale of the members' taste functions, in reward units
+        (``members="population"`` only). ``"auto"``: with hard votes, the
+        scale under which the population's vote shares fit the training soft
+        labels best (maximum likelihood; it follows the mean reward's scale
+        and is near 0 when annotators never disagree); with soft votes, 0,
+        since each member's sigmoid already models the annotators'
+        idiosyncratic noise. The value used is ``taste_``.
+    taste_length : float, default=0.5
+        Length scale of the taste kernel, relative to the median distance
+        between the two items of a training pair (``members="population"``
+        only): shorter makes near-duplicate items disagree more.
     vote : {"hard", "soft"}, default="hard"
         ``"hard"``: a member votes 1 when its reward for A is higher, 0 when
         lower, 1/2 on a tie (the paper's definition; each member is a
@@ -46,7 +82,8 @@ class PairwiseCalibratedEnsemble(BasePairEnsemble):
         ``sigmoid(r(A) - r(B))``, making the ensemble a mixture of
         Bradley-Terry models.
     objective : {"auto", "weighted", "shared", "residual"}, default="auto"
-        Stage objective, i.e. what a new member is fitted to.
+        Stage objective, i.e. what a new member is fitted to
+        (``members="stagewise"`` only).
 
         - ``"residual"`` is the paper's: fit ``sigmoid(r(A) - r(B))`` to the
           residual ``p - p_hat`` by squared error. A sigmoid cannot be
@@ -109,6 +146,13 @@ class PairwiseCalibratedEnsemble(BasePairEnsemble):
     n_estimators_ : int
         Number of fitted members (fewer than ``n_estimators`` after early
         stopping).
+    n_member_fits_ : int
+        Member fits the model cost (warm starts and ``partial_fit`` calls
+        included): 1 per fit with ``members="population"``; with
+        ``members="stagewise"``, one per newcomer (two per stage with
+        ``objective="auto"``) plus one per backfitting re-fit.
+    taste_ : float
+        The taste scale used (``members="population"`` only).
     train_score_ : ndarray of shape (n_estimators_,)
         Training calibration error after each stage (a loss, as in
         :class:`~sklearn.ensemble.GradientBoostingClassifier`); never increases.
@@ -151,11 +195,22 @@ class PairwiseCalibratedEnsemble(BasePairEnsemble):
     >>> a, b = rng.normal(size=(500, 2)), rng.normal(size=(500, 2))
     >>> # 70% of annotators prefer higher feature 0, 30% higher feature 1.
     >>> p = 0.7 * (a[:, 0] > b[:, 0]) + 0.3 * (a[:, 1] > b[:, 1])
-    >>> est = PairwiseCalibratedEnsemble(n_estimators=2, random_state=0)
-    >>> est = est.fit(np.hstack([a, b]), p)
+    >>> X = np.hstack([a, b])
+    >>> est = PairwiseCalibratedEnsemble(random_state=0).fit(X, p)
+    >>> est.n_estimators_, est.n_member_fits_  # 64 members drawn from one fit
+    (64, 1)
+    >>> from pcr_sklearn.metrics import single_reward_floor
+    >>> bool(-est.score(X, p) < single_reward_floor(p))  # below any single reward
+    True
+
+    Stagewise members recover the two groups and their shares:
+
+    >>> est = PairwiseCalibratedEnsemble(
+    ...     members="stagewise", n_estimators=2, random_state=0
+    ... ).fit(X, p)
     >>> est.estimator_weights_.round(1)
     array([0.7, 0.3])
-    >>> bool(-est.score(np.hstack([a, b]), p) < 0.01)
+    >>> bool(-est.score(X, p) < 0.01)
     True
     """
 
@@ -166,7 +221,13 @@ class PairwiseCalibratedEnsemble(BasePairEnsemble):
 
     _parameter_constraints = {
         "estimator": [HasMethods(["fit", "reward"]), None],
-        "n_estimators": [Interval(Integral, 1, None, closed="left")],
+        "n_estimators": [
+            Interval(Integral, 1, None, closed="left"),
+            StrOptions({"auto"}),
+        ],
+        "members": [StrOptions({"population", "stagewise"})],
+        "taste": [Interval(Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "taste_length": [Interval(Real, 0, None, closed="neither")],
         "vote": [StrOptions({"hard", "soft"})],
         "objective": [StrOptions(set(OBJECTIVES))],
         "n_backfit": [Interval(Integral, 0, None, closed="left")],
@@ -182,8 +243,11 @@ class PairwiseCalibratedEnsemble(BasePairEnsemble):
     def __init__(
         self,
         estimator=None,
-        n_estimators=4,
+        n_estimators="auto",
         *,
+        members="population",
+        taste="auto",
+        taste_length=0.5,
         vote="hard",
         objective="auto",
         n_backfit=5,
@@ -197,6 +261,9 @@ class PairwiseCalibratedEnsemble(BasePairEnsemble):
     ):
         self.estimator = estimator
         self.n_estimators = n_estimators
+        self.members = members
+        self.taste = taste
+        self.taste_length = taste_length
         self.vote = vote
         self.objective = objective
         self.n_backfit = n_backfit
@@ -238,20 +305,33 @@ class PairwiseCalibratedEnsemble(BasePairEnsemble):
             Explicit validation pairs for early stopping (e.g. held-out
             prompts). Only with ``early_stopping=True``.
         groups : array-like of shape (n_pairs,), default=None
-            Prompt ids; the early-stopping split keeps each group on one side.
+            Prompt ids for the early-stopping split (``early_stopping=True``),
+            which keeps each prompt on one side; without early stopping they
+            are ignored, with a warning.
 
         Returns
         -------
         self : PairwiseCalibratedEnsemble
         """
         continuing = self.warm_start and hasattr(self, "estimators_")
-        if continuing and self.n_estimators < self.n_estimators_:
+        n_members = self._n_members()
+        if continuing and n_members < self.n_estimators_:
             raise ValueError(
-                f"n_estimators={self.n_estimators} must be at least the number of "
+                f"n_estimators={n_members} must be at least the number of "
                 f"fitted members ({self.n_estimators_}) when warm_start=True."
             )
         if not self.early_stopping and (X_val is not None or y_val is not None):
             raise ValueError("X_val and y_val are only used with early_stopping=True.")
+        if not self.early_stopping and groups is not None:
+            warnings.warn(
+                "groups are used only for the early-stopping split "
+                "(early_stopping=True) and are ignored here. To choose the number "
+                "of members by cross-validation over prompts, use "
+                "PairwiseCalibratedEnsembleCV(cv=GroupKFold(...)).fit(X, y, "
+                "groups=...).",
+                UserWarning,
+                stacklevel=3,
+            )
 
         with self._fit_transaction() as attempt:
             train = self._validate_fit_data(X, y, sample_weight, reset=not continuing)
@@ -264,7 +344,7 @@ class PairwiseCalibratedEnsemble(BasePairEnsemble):
                 )
             attempt.loop = self._stage_loop(*train)
             attempt.loop.run(
-                self.n_estimators - self.n_estimators_,
+                n_members - self.n_estimators_,
                 validation,
                 tol=self.tol,
                 n_iter_no_change=self.n_iter_no_change,
@@ -358,6 +438,7 @@ class PairwiseCalibratedEnsemble(BasePairEnsemble):
         self.estimators_ = []
         self.estimator_weights_ = np.empty(0)
         self.n_estimators_ = 0
+        self.n_member_fits_ = 0
         self.train_score_ = np.empty(0)
         # Drawn even without early stopping, so that switching it on for a
         # warm start finds a seed and fit/partial_fit draw the same sequence.
@@ -365,7 +446,14 @@ class PairwiseCalibratedEnsemble(BasePairEnsemble):
         if hasattr(self, "validation_score_"):
             del self.validation_score_
 
+    def _n_members(self):
+        if self.n_estimators != "auto":
+            return self.n_estimators
+        return 64 if self.members == "population" else 4
+
     def _stage_loop(self, items_a, items_b, target, sample_weight):
+        if self.members == "population":
+            return self._population_loop(items_a, items_b, target, sample_weight)
         objective = get_objective(self.objective)
         losses = get_reward_tags(self.estimator_).losses
         if objective.loss not in losses:
@@ -388,6 +476,48 @@ class PairwiseCalibratedEnsemble(BasePairEnsemble):
             members=self.estimators_,
             weights=self.estimator_weights_,
             train_score=self.train_score_,
+            n_member_fits=self.n_member_fits_,
+            verbose=self.verbose,
+        )
+
+    def _population_loop(self, items_a, items_b, target, sample_weight):
+        if self._text_items and not hasattr(self.estimator_, "item_features"):
+            raise ValueError(
+                f"members='population' draws taste functions of numeric item "
+                f"features, but {type(self.estimator_).__name__} takes text items "
+                "and has no item_features method. Embed the texts first "
+                "(pcr_sklearn.text.PairEmbedder) or use members='stagewise'."
+            )
+        if self.taste == "auto":
+            taste = "mle" if self.vote == "hard" else 0.0
+        else:
+            taste = self.taste
+        # A seed of its own, fixed for the model's life and derived without
+        # drawing from the member generator: a warm start or partial_fit
+        # draws member j from the same distribution as fit does.
+        seed = np.random.RandomState(self._validation_seed).randint(MAX_SEED)
+        population = Population.fit(
+            self.estimator_,
+            items_a,
+            items_b,
+            target,
+            sample_weight,
+            taste=taste,
+            taste_length=self.taste_length,
+            seed=seed,
+        )
+        return PopulationLoop(
+            population,
+            items_a,
+            items_b,
+            target,
+            sample_weight,
+            vote=self.vote,
+            rng=copy.deepcopy(self._rng),
+            members=self.estimators_,
+            weights=self.estimator_weights_,
+            train_score=self.train_score_,
+            n_member_fits=self.n_member_fits_,
             verbose=self.verbose,
         )
 
@@ -405,6 +535,10 @@ class PairwiseCalibratedEnsemble(BasePairEnsemble):
             )
         self._staged_weights = loop.staged_weights()
         self.member_disagreement_ = loop.disagreement()
+        self.n_member_fits_ = loop.n_member_fits
+        population = getattr(loop, "population", None)
+        if population is not None:
+            self.taste_ = population.taste
 
     def _split(self, train, X_val, y_val, sample_weight_val, groups):
         """Validation data for early stopping: explicit, or split off ``train``."""
@@ -438,132 +572,6 @@ class PairwiseCalibratedEnsemble(BasePairEnsemble):
             tuple(part[train_idx] for part in train),
             tuple(part[val_idx] for part in train),
         )
-
-    def prune(self, beta, X=None, y=None, *, sample_weight=None):
-        """Copy of the ensemble without its outlier members (paper, Theorem 3).
-
-        Members are dropped in decreasing order of their disagreement with
-        the ensemble, ``E|V_j - p_hat|``, while the dropped weight stays within
-        ``1 / (beta - 1)``; the remaining weights are renormalised. If the
-        ensemble has calibration error ``eps``, the pruned one has at most
-        ``(sqrt(eps) + 1 / (beta - 1))**2``.
-
-        Parameters
-        ----------
-        beta : float
-            Greater than 1; larger keeps more members.
-        X : array-like of pairs, default=None
-            Pairs on which to measure disagreement; ``None`` uses the training
-            pairs (``member_disagreement_``).
-        y : array-like of shape (n_pairs,), default=None
-            Soft labels of ``X``; when given, the pruned model's
-            ``train_score_`` holds the error of each of its prefixes on
-            ``(X, y)``.
-        sample_weight : array-like of shape (n_pairs,), default=None
-            Weights of the pairs in ``X``.
-
-        Returns
-        -------
-        pruned : PairwiseCalibratedEnsemble
-            A new fitted ensemble that shares nothing with ``self`` (members
-            and random generator are copies; ``self`` is unchanged). Its
-            ``pruned_members_`` lists the dropped members' indices, its staged
-            predictions use renormalised prefixes of the kept weights, and its
-            ``train_score_`` has one entry per kept member: the errors on
-            ``(X, y)`` when ``y`` is given, else NaN (the training pairs are
-            not stored, and the errors measured while fitting belonged to
-            other members).
-        """
-        check_is_fitted(self)
-        if y is not None and X is None:
-            raise ValueError("y is the soft labels of X; pass X with it.")
-        if X is None:
-            scores = self.member_disagreement_
-        else:
-            votes = self._pair_votes(X)[0]
-            weights = check_sample_weight(sample_weight, votes.shape[0])
-            scores = disagreement(votes, self.estimator_weights_, weights)
-        keep = prune_mask(scores, self.estimator_weights_, beta)
-        pruned = copy.deepcopy(self)
-        pruned.estimators_ = [m for m, kept in zip(pruned.estimators_, keep) if kept]
-        pruned.estimator_weights_ = renormalise(self.estimator_weights_[keep])
-        pruned.n_estimators_ = len(pruned.estimators_)
-        pruned.member_disagreement_ = scores[keep]
-        pruned.pruned_members_ = np.flatnonzero(~keep)
-        pruned._staged_weights = [
-            renormalise(pruned.estimator_weights_[:j])
-            for j in range(1, pruned.n_estimators_ + 1)
-        ]
-        pruned.__dict__.pop("validation_score_", None)
-        if y is None:
-            pruned.train_score_ = np.full(pruned.n_estimators_, np.nan)
-        else:
-            pruned.train_score_ = -np.fromiter(
-                pruned.staged_score(X, y, sample_weight=sample_weight),
-                np.float64,
-                pruned.n_estimators_,
-            )
-        return pruned
-
-    # -------------------------------------------------------------- predicting
-
-    def staged_predict_proba(self, X):
-        """``predict_proba`` of the first ``j`` members, for ``j = 1..n_estimators_``.
-
-        Each prefix uses the weights that are optimal for it on the training
-        data (stored at fit), so the training error along the stages never
-        increases; the last one equals :meth:`predict_proba`.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_pairs, 2 * d) or (n_pairs, 2, d), or text
-
-        Yields
-        ------
-        proba : ndarray of shape (n_pairs, 2)
-            A new array at every stage.
-        """
-        votes_a, votes_b = self._pair_votes(X)
-        for j, weights in enumerate(self._staged_weights, start=1):
-            yield _proba(votes_a[:, :j], votes_b[:, :j], weights)
-
-    def staged_predict(self, X):
-        """``predict`` of the first ``j`` members, for ``j = 1..n_estimators_``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_pairs, 2 * d) or (n_pairs, 2, d), or text
-
-        Yields
-        ------
-        labels : ndarray of shape (n_pairs,)
-        """
-        for proba in self.staged_predict_proba(X):
-            yield self.classes_[(proba[:, 1] > 0.5).astype(int)]
-
-    def staged_score(self, X, y, sample_weight=None):
-        """``score`` of the first ``j`` members, for ``j = 1..n_estimators_``.
-
-        The member votes are computed once, so this costs about one
-        :meth:`score` call, not ``n_estimators_``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_pairs, 2 * d) or (n_pairs, 2, d), or text
-        y : array-like of shape (n_pairs,)
-            Soft labels, or the label values seen in fit.
-        sample_weight : array-like of shape (n_pairs,), default=None
-
-        Yields
-        ------
-        score : float
-            Negative calibration error of the prefix.
-        """
-        target, weights = None, None
-        for proba in self.staged_predict_proba(X):
-            if target is None:
-                target, weights = self._score_target(y, sample_weight, len(proba))
-            yield -weighted_error(proba[:, 1], target, weights)
 
 
 def _check_classes(classes):

@@ -10,6 +10,8 @@ break the guarantee that adding a member never raises the training error.
 
 import numpy as np
 
+from .utils.validation import rescale_weights
+
 
 def simplex_least_squares(votes, target, sample_weight=None):
     """Weights on the simplex minimising the weighted squared error.
@@ -40,8 +42,10 @@ def simplex_least_squares(votes, target, sample_weight=None):
     if sample_weight is None:
         sample_weight = np.ones(votes.shape[0])
     # Normalising the weights keeps the Gram matrix O(1) whatever n is, so the
-    # solver's tolerances are relative.
-    w = sample_weight / sample_weight.sum()
+    # solver's tolerances are relative. Rescaling by a power of two first
+    # (exact) keeps the sum finite for weights near the float64 limit.
+    w = rescale_weights(sample_weight)
+    w = w / w.sum()
     weighted = votes * w[:, None]
     gram = votes.T @ weighted
     linear = weighted.T @ target

@@ -17,8 +17,14 @@ import numpy as np
 
 from ._simplex import simplex_least_squares
 from .metrics import disagreement_scores
-from .rewards._base import member_rewards, restore_warm_start, seeded_clone
-from .utils.validation import pair_votes
+from .rewards._base import (
+    fit_member,
+    member_rewards,
+    prepare_pairs,
+    restore_warm_start,
+    seeded_clone,
+)
+from .utils.validation import pair_votes, weighted_mean
 
 MAX_SEED = np.iinfo(np.int32).max
 # Backfitting stops once a pass lowers the training error by less than this
@@ -35,7 +41,7 @@ def member_votes(members, items_a, items_b, vote):
 
 def weighted_error(prediction, target, sample_weight):
     """Weighted mean squared error: the calibration error on training data."""
-    return float(np.average((prediction - target) ** 2, weights=sample_weight))
+    return float(weighted_mean((prediction - target) ** 2, sample_weight))
 
 
 def renormalise(weights):
@@ -71,6 +77,8 @@ class StageLoop:
         one call at a time equals adding them in one call.
     members, weights, train_score : default=()
         A model to continue (warm start, ``partial_fit``).
+    n_member_fits : int, default=0
+        Member fits the model to continue cost so far.
     verbose : int, default=0
         Print one line per stage (and per validation) when positive.
 
@@ -84,6 +92,8 @@ class StageLoop:
         Training error after each stage.
     validation_score : list of float
         Validation error after each stage run by :meth:`run` with validation.
+    n_member_fits : int
+        Member fits so far (those of the model continued included).
     """
 
     def __init__(
@@ -101,6 +111,7 @@ class StageLoop:
         members=(),
         weights=None,
         train_score=(),
+        n_member_fits=0,
         verbose=0,
     ):
         self.prototype = prototype
@@ -113,6 +124,7 @@ class StageLoop:
         self.n_backfit = n_backfit
         self.rng = rng
         self.verbose = verbose
+        self.n_member_fits = n_member_fits
         self.members = list(members)
         self.train_score = list(train_score)
         self.validation_score = []
@@ -290,7 +302,28 @@ class StageLoop:
             self.target, partial, member_weight, self.sample_weight
         )
         member = seeded_clone(self.prototype, seed, previous=previous)
-        member.fit(self.items_a, self.items_b, target, weight, loss=self.objective.loss)
+        fit_member(
+            member,
+            self.items_a,
+            self.items_b,
+            target,
+            weight,
+            self.objective.loss,
+            self._prepared_pairs(),
+        )
         restore_warm_start(member, previous)
+        self.n_member_fits += 1
         votes = member_votes([member], self.items_a, self.items_b, self.vote)[:, 0]
         return member, votes
+
+    def _prepared_pairs(self):
+        """The training pairs prepared by the prototype, once per loop.
+
+        Learners with the protocol's prepared-pairs hook (``prepare_pairs``
+        and ``fit_prepared``, e.g. LinearReward's cached differences) then
+        skip validating and preprocessing the same items on every one of the
+        loop's member fits; others get None and are fitted with ``fit``.
+        """
+        if not hasattr(self, "_prepared"):
+            self._prepared = prepare_pairs(self.prototype, self.items_a, self.items_b)
+        return self._prepared

@@ -404,6 +404,70 @@ def test_bad_files(tmp_path, name, content, match):
     assert "\n" not in str(info.value) and str(path) in str(info.value)
 
 
+DEEP = "[" * 100_000 + "]" * 100_000
+HUGE = "7" * 5000
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "match"),
+    [
+        # A string cut by a newline: the message once read "starting at at".
+        (
+            "u.jsonl",
+            GOOD + '\n{"prompt": "q\n',
+            r"u\.jsonl: line 2: invalid JSON \(Invalid control character at "
+            r"column 14\)$",
+        ),
+        # JSON nested deeper than Python's recursion limit (was RecursionError).
+        (
+            "d.jsonl",
+            GOOD + '\n{"prompt": ' + DEEP + "}\n",
+            r"d\.jsonl: line 2: invalid JSON \(nested too deeply\)$",
+        ),
+        ("d.json", "\n[\n" + DEEP + "]\n", r"d\.json: line 2: invalid JSON \(nested"),
+        # An integer past Python's int-conversion limit (was a bare ValueError
+        # naming neither file nor line).
+        (
+            "h.jsonl",
+            GOOD + "\n" + GOOD[:-1] + ', "n": ' + HUGE + "}\n",
+            r"h\.jsonl: line 2: invalid JSON \(a number with more than \d+ digits\)$",
+        ),
+        (
+            "h.json",
+            "[\n" + GOOD + ",\n\n" + GOOD[:-1] + ', "n": ' + HUGE + "}]\n",
+            r"h\.json: line 4: invalid JSON \(a number with more than",
+        ),
+        # A duplicate CSV column (the last one used to win silently).
+        (
+            "dup.csv",
+            "prompt,label,response_a,response_b,label\nq,0.1,a,b,0.9\n",
+            r"dup\.csv: line 1: duplicate column 'label'",
+        ),
+        (
+            "dup.tsv",
+            "prompt\tresponse_a\t response_a \tresponse_b\tlabel\nq\ta\tx\tb\t1\n",
+            r"dup\.tsv: line 1: duplicate column 'response_a'",
+        ),
+    ],
+    ids=[
+        "at-at",
+        "deep-jsonl",
+        "deep-array",
+        "huge-int-jsonl",
+        "huge-int-array",
+        "dup-csv",
+        "dup-tsv",
+    ],
+)
+def test_hostile_files_give_one_line_errors(tmp_path, name, content, match):
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(ValueError, match=match) as info:
+        load_preference_pairs(path, as_frame=False)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message and "at at" not in message
+
+
 @pytest.mark.parametrize(
     ("row", "kwargs", "match"),
     [

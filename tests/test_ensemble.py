@@ -26,15 +26,19 @@ def assert_same_model(left, right):
     assert left.n_estimators_ == right.n_estimators_
     assert_allclose(left.estimator_weights_, right.estimator_weights_)
     for a, b in zip(left.estimators_, right.estimators_):
+        if hasattr(a, "taste"):  # drawn from a population
+            assert_allclose(a.taste, b.taste)
+            a, b = a.mean, b.mean
         assert_allclose(a.coef_, b.coef_)
     assert_allclose(left.train_score_, right.train_score_)
 
 
+STAGEWISE = {"members": "stagewise"}
 SETTINGS = [
-    dict(vote="hard", objective="weighted", n_backfit=1),
-    dict(vote="hard", objective="residual", n_backfit=0),
-    dict(vote="soft", objective="shared", n_backfit=2),
-    dict(vote="soft", objective="residual", n_backfit=1),
+    dict(members="stagewise", vote="hard", objective="weighted", n_backfit=1),
+    dict(members="stagewise", vote="hard", objective="residual", n_backfit=0),
+    dict(members="stagewise", vote="soft", objective="shared", n_backfit=2),
+    dict(members="stagewise", vote="soft", objective="residual", n_backfit=1),
 ]
 
 
@@ -129,7 +133,7 @@ def test_soft_vote_uses_member_sigmoids():
 def test_recovers_a_linear_mixture_and_beats_single_reward():
     X, y, _ = mixture(n_pairs=2000)
     est = PairwiseCalibratedEnsemble(
-        n_estimators=3, objective="shared", n_backfit=5, random_state=0
+        n_estimators=3, objective="shared", n_backfit=5, random_state=0, **STAGEWISE
     ).fit(X, y)
     # Members line up with features 0, 1, 2; compare weights feature by feature.
     dominant = [int(np.argmax(np.abs(m.coef_))) for m in est.estimators_]
@@ -138,23 +142,28 @@ def test_recovers_a_linear_mixture_and_beats_single_reward():
         recovered[feature] += weight
     assert np.abs(recovered - [0.5, 0.3, 0.2]).sum() < 0.05
     Xt, yt, _ = mixture(n_pairs=2000, seed=1)
-    single = PairwiseCalibratedEnsemble(n_estimators=1, random_state=0).fit(X, y)
+    single = PairwiseCalibratedEnsemble(n_estimators=1, random_state=0, **STAGEWISE)
+    single.fit(X, y)
     assert -est.score(Xt, yt) < 0.25 * -single.score(Xt, yt)
 
 
 def test_weighted_objective_with_backfitting_beats_paper_objective():
     X, y, _ = mixture(n_pairs=1500)
     Xt, yt, _ = mixture(n_pairs=1500, seed=2)
-    ours = PairwiseCalibratedEnsemble(n_estimators=3, random_state=0).fit(X, y)
+    ours = PairwiseCalibratedEnsemble(n_estimators=3, random_state=0, **STAGEWISE)
+    ours.fit(X, y)
     paper = PairwiseCalibratedEnsemble(
-        n_estimators=3, objective="residual", n_backfit=0, random_state=0
+        n_estimators=3, objective="residual", n_backfit=0, random_state=0, **STAGEWISE
     ).fit(X, y)
     assert -ours.score(Xt, yt) < -paper.score(Xt, yt)
 
 
-def test_same_random_state_same_model_and_refit_is_identical():
+@pytest.mark.parametrize("members", ["population", "stagewise"])
+def test_same_random_state_same_model_and_refit_is_identical(members):
     X, y, _ = mixture()
-    est = PairwiseCalibratedEnsemble(n_estimators=3, vote="soft", random_state=7)
+    est = PairwiseCalibratedEnsemble(
+        n_estimators=3, vote="soft", members=members, random_state=7
+    )
     first = clone(est).fit(X, y)
     again = est.fit(X, y).fit(X, y)
     assert_same_model(first, again)
@@ -300,16 +309,19 @@ def test_early_stopping_arguments_are_checked():
         PairwiseCalibratedEnsemble(early_stopping=True).fit(X, y, groups=[1, 2, 3])
 
 
-def test_verbose_prints_stages(capsys):
+@pytest.mark.parametrize("members", ["population", "stagewise"])
+def test_verbose_prints_stages(capsys, members):
     X, y, _ = mixture()
-    PairwiseCalibratedEnsemble(n_estimators=2, verbose=1).fit(X, y)
+    PairwiseCalibratedEnsemble(n_estimators=2, members=members, verbose=1).fit(X, y)
     out = capsys.readouterr().out
     assert "stage 1" in out and "stage 2" in out
 
 
 def test_custom_reward_learner_without_random_state():
     X, y, _ = mixture()
-    est = PairwiseCalibratedEnsemble(LinearReward(alpha=1.0), n_estimators=2).fit(X, y)
+    est = PairwiseCalibratedEnsemble(
+        LinearReward(alpha=1.0), n_estimators=2, **STAGEWISE
+    ).fit(X, y)
     assert all(m.alpha == 1.0 for m in est.estimators_)
     assert est.estimator_ is est.estimator
 
@@ -373,5 +385,6 @@ def test_auto_objective_keeps_the_better_of_weighted_and_shared():
 
 def test_backfitting_warm_starts_linear_members_without_changing_their_params():
     X, y, _ = mixture()
-    est = PairwiseCalibratedEnsemble(n_estimators=3, random_state=0).fit(X, y)
+    est = PairwiseCalibratedEnsemble(n_estimators=3, random_state=0, **STAGEWISE)
+    est.fit(X, y)
     assert all(member.warm_start is False for member in est.estimators_)

@@ -1,14 +1,23 @@
 """LinearReward: exact gradients, both losses, protocol behaviour."""
 
+import warnings
+
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
-from scipy.optimize import check_grad
+from numpy.testing import assert_allclose, assert_array_equal
+from scipy.optimize import OptimizeResult, check_grad
+from scipy.special import expit, log_expit
 from sklearn.base import clone
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 
 from pcr_sklearn.rewards import LinearReward
-from pcr_sklearn.rewards._linear import _log_loss, _squared_loss
+from pcr_sklearn.rewards._linear import (
+    PairDifferences,
+    _log_loss,
+    _PairLoss,
+    _squared_loss,
+)
 
 
 @pytest.mark.parametrize("loss", [_log_loss, _squared_loss])
@@ -26,17 +35,61 @@ def test_gradients_are_exact(loss):
         assert error < 1e-5
 
 
-def test_log_loss_matches_logistic_regression_on_differences():
+@pytest.mark.parametrize("loss", ["log", "squared"])
+def test_fused_loss_matches_the_textbook_formula_and_its_gradient(loss):
+    # The fused evaluation (one exp(-|m|) for loss and gradient, standardised
+    # coordinates c = coef * rms) against the plain formulas with SciPy.
+    rng = np.random.RandomState(1)
+    diff = 30 * rng.normal(size=(80, 3))  # margins far into both tails
+    target = rng.uniform(-1 if loss == "squared" else 0, 1, size=80)
+    weight = rng.uniform(size=80)
+    rms = np.array([0.5, 2.0, 7.0])
+    penalty = np.array([1.0, 0.25, 3.0])
+    objective = _PairLoss(diff, rms, penalty, target, weight, 0.1, loss)
+    for coef in rng.normal(size=(5, 3)):
+        margin = diff @ (coef / rms)
+        if loss == "log":
+            expected = -weight @ (
+                target * log_expit(margin) + (1 - target) * log_expit(-margin)
+            )
+        else:
+            expected = weight @ (expit(margin) - target) ** 2
+        value, _ = objective(coef)
+        assert_allclose(value, expected + 0.05 * coef @ (penalty * coef), rtol=1e-12)
+        error = check_grad(lambda c: objective(c)[0], lambda c: objective(c)[1], coef)
+        assert error < 1e-5 * max(1.0, np.abs(objective(coef)[1]).max())
+
+
+def test_log_loss_matches_logistic_regression_with_a_scaled_ridge_penalty():
     rng = np.random.RandomState(0)
-    a, b = rng.normal(size=(300, 3)), rng.normal(size=(300, 3))
-    labels = ((a - b) @ [1.0, -2.0, 0.5] + rng.logistic(size=300) > 0).astype(float)
+    # Features of very different scales: the penalty stays a plain ridge one
+    # in the features' own coordinates (no per-feature standardisation).
+    a, b = rng.normal(size=(2, 300, 3)) * [0.1, 1.0, 5.0]
+    labels = ((a - b) @ [10.0, -2.0, 0.1] + rng.logistic(size=300) > 0).astype(float)
     alpha = 0.01
     reward = LinearReward(alpha=alpha, tol=1e-10).fit(a, b, labels)
-    # Same objective: mean log-loss + alpha/2 |w|^2  <=>  C = 1 / (alpha * n).
+    # The penalty is alpha/2 s^2 |coef|^2, s^2 half the mean squared norm of
+    # the differences: LogisticRegression on a - b with C = 1 / (alpha s^2 n).
+    s2 = 0.5 * np.mean(np.sum((a - b) ** 2, axis=1))
     reference = LogisticRegression(
-        C=1 / (alpha * 300), fit_intercept=False, tol=1e-12, max_iter=10_000
+        C=1 / (alpha * s2 * 300), fit_intercept=False, tol=1e-12, max_iter=10_000
     ).fit(a - b, labels)
-    assert_allclose(reward.coef_, reference.coef_[0], rtol=1e-4)
+    assert_allclose(reward.coef_, reference.coef_[0], rtol=1e-5)
+
+
+def test_penalty_is_the_plain_one_on_unit_size_items():
+    # Differences with mean squared norm exactly 2 (what independent unit-norm
+    # items have): the objective is the plain alpha/2 |coef|^2 one.
+    rng = np.random.RandomState(0)
+    a, b = rng.normal(size=(300, 3)), rng.normal(size=(300, 3))
+    diff = a - b
+    diff *= np.sqrt(2 / np.mean(np.sum(diff**2, axis=1)))
+    labels = (diff @ [1.0, -2.0, 0.5] + rng.logistic(size=300) > 0).astype(float)
+    reward = LinearReward(alpha=0.01, tol=1e-10).fit(diff, np.zeros_like(diff), labels)
+    reference = LogisticRegression(
+        C=1 / (0.01 * 300), fit_intercept=False, tol=1e-12, max_iter=10_000
+    ).fit(diff, labels)
+    assert_allclose(reward.coef_, reference.coef_[0], rtol=1e-5)
 
 
 def test_rewards_and_differences():
@@ -96,3 +149,158 @@ def test_warm_start_reaches_the_same_optimum_in_fewer_iterations():
     warm.set_params(warm_start=True).fit(a, b, target)
     assert_allclose(warm.coef_, cold.coef_, rtol=1e-5, atol=1e-7)
     assert warm.n_iter_ < cold.n_iter_
+
+
+# ------------------------------------------------- numerics (scale, overflow)
+
+
+def _comparisons(n=300, seed=0):
+    rng = np.random.RandomState(seed)
+    a, b = rng.normal(size=(n, 4)), rng.normal(size=(n, 4))
+    soft = expit((a - b) @ [1.0, -2.0, 0.5, 0.0])
+    return a, b, soft
+
+
+def _probabilities(reward, a, b):
+    return expit(reward.reward(a) - reward.reward(b))
+
+
+@pytest.mark.parametrize("loss", ["log", "squared"])
+@pytest.mark.parametrize(
+    "scale", [1e-300, 1e-200, 1e-8, 1e-6, 1e-4, 1e6, 1e50, 1e200, 1e300]
+)
+def test_predictions_do_not_depend_on_the_feature_scale(scale, loss):
+    # Measured before: an all-zero model (every probability 0.5) at 1e-8 and
+    # 1e50, and an ignored ABNORMAL stop at 1e200, all without a warning.
+    a, b, soft = _comparisons()
+    target = soft if loss == "log" else soft - 0.5
+    unit = LinearReward().fit(a, b, target, loss=loss)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow or convergence warning
+        scaled = LinearReward().fit(a * scale, b * scale, target, loss=loss)
+        proba = _probabilities(scaled, a * scale, b * scale)
+    assert_allclose(proba, _probabilities(unit, a, b), rtol=0, atol=1e-6)
+    assert_allclose(scaled.coef_ * scale, unit.coef_, rtol=1e-5, atol=1e-8)
+
+
+def test_features_of_wildly_different_scales_fit_without_trouble():
+    # A feature 1e7 times larger dominates the ridge penalty's geometry (as in
+    # any ridge model), but the optimiser, working on standardised
+    # coordinates, still converges: same result as a well-scaled reference.
+    a, b, soft = _comparisons()
+    factors = np.array([1e-5, 1.0, 1e7, 3.0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        mixed = LinearReward(tol=1e-10).fit(a * factors, b * factors, soft)
+        rescaled = LinearReward(tol=1e-10).fit(
+            a * factors * 1e-7, b * factors * 1e-7, soft
+        )
+    assert_allclose(
+        _probabilities(mixed, a * factors, b * factors),
+        _probabilities(rescaled, a * factors * 1e-7, b * factors * 1e-7),
+        atol=1e-6,
+    )
+
+
+def test_differences_that_overflow_raise_naming_the_overflow():
+    a = np.array([[1.0, 1.5e308], [2.0, 0.0]])
+    b = np.array([[0.0, -1.5e308], [1.0, 0.0]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"overflows float64 at row 0, feature 1"):
+            LinearReward().fit(a, b, [1.0, 0.0])
+
+
+def test_reaching_max_iter_warns():
+    a, b, soft = _comparisons()
+    with pytest.warns(ConvergenceWarning, match=r"max_iter=1\b"):
+        reward = LinearReward(max_iter=1, tol=1e-12).fit(a, b, soft)
+    assert reward.n_iter_ == 1
+
+
+def test_an_abnormal_stop_warns(monkeypatch):
+    import pcr_sklearn.rewards._linear as linear
+
+    def abnormal(fun, x0, **kwargs):
+        return OptimizeResult(
+            x=x0, jac=fun(x0)[1], nit=3, status=2, message="ABNORMAL: LINE SEARCH"
+        )
+
+    monkeypatch.setattr(linear, "minimize", abnormal)
+    a, b, soft = _comparisons()
+    with pytest.warns(ConvergenceWarning, match="stopped abnormally.*ABNORMAL"):
+        LinearReward().fit(a, b, soft)
+
+
+def test_converged_fits_do_not_warn():
+    a, b, soft = _comparisons()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for tol in (1e-4, 1e-6, 1e-9):
+            LinearReward(tol=tol).fit(a, b, soft)
+            LinearReward(tol=tol).fit(a, b, soft - 0.5, loss="squared")
+
+
+def test_tol_is_the_stopping_rule():
+    # SciPy's default relative-decrease test used to stop at gradients ~1e-5
+    # whatever tol said; a tighter tol now gives a more precise optimum.
+    a, b, _ = _comparisons()
+    labels = ((a - b) @ [1.0, -1.0, 0.5, 0.0] > 0).astype(float)
+    loose = LinearReward(tol=1e-4).fit(a, b, labels)
+    tight = LinearReward(tol=1e-10, max_iter=1000).fit(a, b, labels)
+    tighter = LinearReward(tol=1e-12, max_iter=1000).fit(a, b, labels)
+    assert_allclose(tight.coef_, tighter.coef_, rtol=1e-7)
+    assert tight.n_iter_ > loose.n_iter_
+
+
+def test_weights_near_the_float64_limit():
+    # Measured before: weights of 1e308 summed to inf, every normalised
+    # weight became 0 and the fit returned the all-zero model.
+    a, b, soft = _comparisons()
+    weight = np.random.RandomState(1).uniform(0.5, 1.5, size=len(soft))
+    base = LinearReward().fit(a, b, soft, weight)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        huge = LinearReward().fit(a, b, soft, weight * 1e308)
+    assert_allclose(huge.coef_, base.coef_, rtol=1e-10)
+    tiny = LinearReward().fit(a, b, soft, weight * 1e-300)
+    assert_allclose(tiny.coef_, base.coef_, rtol=1e-10)
+
+
+# ------------------------------------------------------ prepared pairs hook
+
+
+def test_fit_is_fit_prepared_of_prepare_pairs():
+    a, b, soft = _comparisons()
+    weight = np.random.RandomState(2).uniform(size=len(soft))
+    prepared = LinearReward().prepare_pairs(a, b)
+    assert isinstance(prepared, PairDifferences) and len(prepared) == len(soft)
+    assert np.abs(prepared.unit).max() <= 1.0
+    assert prepared.unit.flags.c_contiguous
+    before = prepared.unit.copy()
+    for loss, target in (("log", soft), ("squared", 2 * soft - 1)):
+        fitted = LinearReward(alpha=0.01).fit(a, b, target, weight, loss=loss)
+        fast = LinearReward(alpha=0.01).fit_prepared(
+            prepared, target, weight, loss=loss
+        )
+        assert_array_equal(fast.coef_, fitted.coef_)
+    assert_array_equal(prepared.unit, before)  # fits never modify it
+
+
+def test_fit_prepared_validates_its_arguments():
+    a, b, soft = _comparisons(n=20)
+    prepared = LinearReward().prepare_pairs(a, b)
+    with pytest.raises(TypeError, match="prepare_pairs returns"):
+        LinearReward().fit_prepared(a - b, soft)
+    with pytest.raises(ValueError, match="row 3"):
+        LinearReward().fit_prepared(prepared, np.where(np.arange(20) == 3, 2.0, soft))
+    with pytest.raises(ValueError, match="20 comparisons"):
+        LinearReward().fit_prepared(prepared, soft[:5])
+
+
+def test_float32_items_are_differenced_in_float64():
+    a, b, soft = _comparisons()
+    a32, b32 = a.astype(np.float32), b.astype(np.float32)
+    prepared = LinearReward().prepare_pairs(a32, b32)
+    exact = a32.astype(np.float64) - b32.astype(np.float64)
+    assert_array_equal(prepared.unit * prepared.scale, exact)

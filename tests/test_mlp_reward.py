@@ -231,14 +231,20 @@ def _all_tensors(obj):
             yield from _all_tensors(value)
 
 
-def test_pickle_keeps_only_cpu_tensors_and_round_trips():
+def test_pickle_keeps_only_cpu_arrays_and_round_trips():
     a, b, p, _ = _linear_pairs(n=60)
     reward = _fast(max_epochs=3).fit(a, b, p)
     state = reward.__getstate__()
     assert "module_" not in state
-    tensors = list(_all_tensors(state))
-    assert tensors and all(t.device.type == "cpu" for t in tensors)
+    # The weights as NumPy arrays (CPU by construction), no torch object:
+    # what skops can store too (pcr_sklearn.io).
+    weights = state["_module_state"]
+    assert weights and all(isinstance(w, np.ndarray) for w in weights.values())
+    assert not list(_all_tensors(state))
     assert "module_" in vars(reward)  # __getstate__ did not touch the model
+    # A copy: changing the state does not change the live model.
+    next(iter(weights.values()))[...] = 123.0
+    assert not any((t == 123.0).all() for t in reward.module_.state_dict().values())
 
     restored = pickle.loads(pickle.dumps(reward))
     np.testing.assert_array_equal(restored.reward(a), reward.reward(a))
@@ -246,6 +252,30 @@ def test_pickle_keeps_only_cpu_tensors_and_round_trips():
     joblib.dump(reward, buffer)
     buffer.seek(0)
     np.testing.assert_array_equal(joblib.load(buffer).reward(a), reward.reward(a))
+
+
+def test_pickles_with_tensor_state_still_load():
+    # Pickles written before the weights were stored as arrays hold tensors.
+    a, b, p, _ = _linear_pairs(n=60)
+    reward = _fast(max_epochs=3).fit(a, b, p)
+    state = reward.__getstate__()
+    state["_module_state"] = {
+        name: torch.from_numpy(value) for name, value in state["_module_state"].items()
+    }
+    old = MLPReward.__new__(MLPReward)
+    old.__setstate__(state)
+    np.testing.assert_array_equal(old.reward(a), reward.reward(a))
+
+
+def test_skops_round_trip(tmp_path):
+    pytest.importorskip("skops")
+    from pcr_sklearn.io import load, save
+
+    a, b, p, _ = _linear_pairs(n=60)
+    reward = _fast(max_epochs=3, prompt_dim=2).fit(a, b, p)
+    # Before: skops failed with "Cannot directly construct TensorBase".
+    loaded = load(save(reward, tmp_path / "mlp.skops"))
+    np.testing.assert_array_equal(loaded.reward(a), reward.reward(a))
 
 
 def test_gpu_saved_model_loads_on_cpu_only_machine(monkeypatch):
@@ -339,7 +369,8 @@ def test_cuda_fit_pickles_to_cpu(monkeypatch):
     rewards = reward.reward(a)
     assert rewards.dtype == np.float64
     state = reward.__getstate__()
-    assert all(t.device.type == "cpu" for t in _all_tensors(state))
+    assert not list(_all_tensors(state))  # NumPy arrays only, on the CPU
+    assert all(isinstance(w, np.ndarray) for w in state["_module_state"].values())
     blob = pickle.dumps(reward)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     with pytest.warns(UserWarning, match="CUDA is not available"):
@@ -361,6 +392,7 @@ def test_ensemble_of_mlp_rewards_is_deterministic_and_pickles():
         return PairwiseCalibratedEnsemble(
             _fast(hidden_layer_sizes=(8,), max_epochs=60),
             n_estimators=2,
+            members="stagewise",
             random_state=0,
         )
 
@@ -374,3 +406,63 @@ def test_ensemble_of_mlp_rewards_is_deterministic_and_pickles():
     # Two members can represent the two groups; one reward cannot beat the
     # floor (measured 0.34-0.44 x floor over seeds 0-2 with 60 epochs).
     assert -one.score(X, p) < 0.7 * floor
+
+
+# ---------------------------------------------------------------- numerics
+
+
+def _numeric_data(n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(size=(2, n, 3))
+    return a, b, (a[:, 0] > b[:, 0]).astype(float)
+
+
+@pytest.mark.parametrize("scale", [1e-20, 1e20, 1e30])
+def test_large_and_small_but_float32_features_train_like_unit_ones(scale):
+    # Standardisation statistics are computed in float64: in float32 the
+    # squares overflowed from |x| ~ 1e19 (scale inf: every input 0, a
+    # constant model), and features of 1e-20 were taken for constants.
+    a, b, target = _numeric_data()
+    unit = _fast().fit(a, b, target)
+    scaled = _fast().fit(a * scale, b * scale, target)
+    margin = scaled.reward(a * scale) - scaled.reward(b * scale)
+    np.testing.assert_allclose(
+        margin, unit.reward(a) - unit.reward(b), rtol=1e-3, atol=1e-3
+    )
+
+
+def test_features_beyond_float32_raise_naming_the_cause():
+    # Measured before at 1e38: "diverged ... lower learning_rate".
+    a, b, target = _numeric_data()
+    with pytest.raises(
+        ValueError, match=r"items_a has .* row \d+, column \d+.*float32"
+    ):
+        _fast().fit(a * 1e38, b * 1e38, target)
+    fitted = _fast().fit(a, b, target)
+    with pytest.raises(ValueError, match=r"items has .*float32 range"):
+        fitted.reward(a * 1e39)
+    # The prompt-response interaction is a product: it can overflow alone.
+    wide_a, wide_b = np.hstack([a, a]) * 1e20, np.hstack([b, b]) * 1e20
+    with pytest.raises(ValueError, match="interaction .* float32"):
+        _fast(prompt_dim=3).fit(wide_a, wide_b, target)
+
+
+def test_zero_weight_rows_are_not_range_checked():
+    a, b, target = _numeric_data()
+    a[5, 1] = 1e39
+    weight = np.ones(len(target))
+    weight[5] = 0.0
+    _fast(max_epochs=2).fit(a, b, target, weight)
+
+
+def test_weights_near_the_float64_limit():
+    # Measured before: the mean of 1e308 weights overflowed, every weight
+    # became 0 and nothing was learned.
+    import warnings
+
+    a, b, target = _numeric_data()
+    base = _fast().fit(a, b, target)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        huge = _fast().fit(a, b, target, np.full(len(target), 1e308))
+    np.testing.assert_allclose(huge.reward(a), base.reward(a), rtol=1e-6, atol=1e-6)

@@ -415,7 +415,9 @@ def test_fitted_ensemble_recovers_three_linear_groups():
         random_state=0,
     )
     test = truth.prompt_ids % 4 == 0  # held-out prompts
-    est = PairwiseCalibratedEnsemble(n_estimators=3, random_state=0)
+    est = PairwiseCalibratedEnsemble(
+        n_estimators=3, members="stagewise", random_state=0
+    )
     est.fit(X[~test], y[~test])
     counts = truth.n_annotators[test]
     report = recovery_report(est, X[test], y[test], truth, n_annotators=counts)

@@ -7,9 +7,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from numpy.testing import assert_allclose
 
 from pcr_sklearn import PairwiseCalibratedEnsemble
 from pcr_sklearn.rewards import LinearReward, MLPReward, TransformerReward
+from pcr_sklearn.rewards._base import uses_prepared_pairs
 from pcr_sklearn.utils.estimator_checks import (
     RewardLearnerCheckError,
     check_reward_learner,
@@ -39,7 +41,9 @@ def _learners():
     ]
 
 
-@pytest.mark.parametrize("check", list(yield_reward_learner_checks()), ids=lambda c: c.__name__)
+@pytest.mark.parametrize(
+    "check", list(yield_reward_learner_checks()), ids=lambda c: c.__name__
+)
 @pytest.mark.parametrize("learner", _learners(), ids=lambda r: type(r).__name__)
 def test_package_and_example_learners_pass(learner, check):
     check(learner, make_comparisons(learner), 1e-4)
@@ -47,7 +51,10 @@ def test_package_and_example_learners_pass(learner, check):
 
 def test_transformer_reward_passes(tiny_transformer):
     learner = TransformerReward(
-        str(tiny_transformer.hf_dir), learning_rate=0.01, max_epochs=100, device="cpu",
+        str(tiny_transformer.hf_dir),
+        learning_rate=0.01,
+        max_epochs=100,
+        device="cpu",
         max_length=32,
     )
     check_reward_learner(learner)
@@ -57,7 +64,10 @@ def test_example_learner_works_as_a_member():
     a, b = np.random.default_rng(0).normal(size=(2, 600, 3))
     p = 0.7 * (a[:, 0] > b[:, 0]) + 0.3 * (a[:, 1] > b[:, 1])
     est = PairwiseCalibratedEnsemble(
-        CUSTOM.LogisticRegressionReward(), n_estimators=2, random_state=0
+        CUSTOM.LogisticRegressionReward(),
+        n_estimators=2,
+        members="stagewise",
+        random_state=0,
     ).fit(np.hstack([a, b]), p)
     np.testing.assert_allclose(np.sort(est.estimator_weights_), [0.3, 0.7], atol=0.05)
 
@@ -65,7 +75,7 @@ def test_example_learner_works_as_a_member():
 def test_a_log_only_learner_is_refused_by_the_paper_objective():
     a, b = np.random.default_rng(0).normal(size=(2, 50, 3))
     est = PairwiseCalibratedEnsemble(
-        CUSTOM.LogisticRegressionReward(), objective="residual"
+        CUSTOM.LogisticRegressionReward(), members="stagewise", objective="residual"
     )
     with pytest.raises(ValueError, match="objective='residual'.*'squared'"):
         est.fit(np.hstack([a, b]), (a[:, 0] > b[:, 0]).astype(float))
@@ -107,7 +117,8 @@ class SilentOnBadTargets(LinearReward):
 class Unseeded(LinearReward):
     def fit(self, items_a, items_b, target, sample_weight=None, *, loss="log"):
         super().fit(items_a, items_b, target, sample_weight, loss=loss)
-        self.coef_ = self.coef_ + np.random.normal(scale=1e-3, size=self.coef_.shape)
+        noise = np.random.default_rng().normal(scale=1e-3, size=self.coef_.shape)
+        self.coef_ = self.coef_ + noise
         return self
 
 
@@ -136,9 +147,27 @@ class DeclaresUnknownLoss(LinearReward):
         return tags
 
 
+class PreparedIgnoresWeights(LinearReward):
+    """The fast path drops the weights that fit uses."""
+
+    def fit_prepared(self, prepared, target, sample_weight=None, *, loss="log"):
+        return super().fit_prepared(prepared, target, None, loss=loss)
+
+
+class MutatesPrepared(LinearReward):
+    """Scales the shared differences after each fit."""
+
+    def fit_prepared(self, prepared, target, sample_weight=None, *, loss="log"):
+        super().fit_prepared(prepared, target, sample_weight, loss=loss)
+        prepared.unit *= 0.5
+        return self
+
+
 @pytest.mark.parametrize(
     "learner, prop",
     [
+        (PreparedIgnoresWeights(), "fit_prepared"),
+        (MutatesPrepared(), "fit_prepared"),
         (IgnoresWeights(), "sample_weight zero"),
         (Float32Rewards(), "reward dtype"),
         (ColumnRewards(), "reward shape"),
@@ -168,3 +197,69 @@ def test_failure_is_an_assertion_error_and_picklable():
     err = RewardLearnerCheckError("[pickle] x")
     assert isinstance(err, AssertionError)
     assert str(pickle.loads(pickle.dumps(err))) == "[pickle] x"
+
+
+# ------------------------------------------------- the prepared-pairs hook
+
+
+def _mixture(n=300, seed=0):
+    a, b = np.random.default_rng(seed).normal(size=(2, n, 3))
+    return np.hstack([a, b]), 0.6 * (a[:, 0] > b[:, 0]) + 0.4 * (a[:, 1] > b[:, 1])
+
+
+def _stagewise(estimator, **params):
+    return PairwiseCalibratedEnsemble(
+        estimator,
+        n_estimators=3,
+        members="stagewise",
+        n_backfit=2,
+        random_state=0,
+        **params,
+    )
+
+
+def test_the_stage_loop_prepares_the_pairs_once(monkeypatch):
+    calls = {"prepare_pairs": 0, "fit_prepared": 0, "fit": 0}
+    for name in calls:
+        original = getattr(LinearReward, name)
+
+        def counted(self, *args, _original=original, _name=name, **kwargs):
+            calls[_name] += 1
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(LinearReward, name, counted)
+    X, y = _mixture()
+    _stagewise(LinearReward()).fit(X, y)
+    # One preparation per ensemble fit; every member fit and re-fit uses it.
+    assert calls["prepare_pairs"] == 1 and calls["fit"] == 0
+    assert calls["fit_prepared"] >= 3
+
+
+class OverridesFit(LinearReward):
+    """Changes fit only: the inherited fit_prepared must not bypass it."""
+
+    def fit(self, items_a, items_b, target, sample_weight=None, *, loss="log"):
+        return super().fit(items_a, items_b, target, sample_weight, loss=loss)
+
+
+def test_a_subclass_overriding_fit_alone_is_fitted_with_fit():
+    assert uses_prepared_pairs(LinearReward())
+    assert not uses_prepared_pairs(OverridesFit())
+    assert not uses_prepared_pairs(IgnoresWeights())
+    assert not uses_prepared_pairs(CUSTOM.LogisticRegressionReward())
+
+
+@pytest.mark.parametrize("objective", ["weighted", "auto", "residual"])
+@pytest.mark.parametrize("vote", ["hard", "soft"])
+def test_the_fast_paths_change_nothing(vote, objective):
+    # LinearReward: prepared pairs in fit, one product in predict.
+    # OverridesFit: plain fit on every member, predictions member by member.
+    X, y = _mixture()
+    X_test, _ = _mixture(n=2000, seed=1)
+    fast = _stagewise(LinearReward(), vote=vote, objective=objective).fit(X, y)
+    plain = _stagewise(OverridesFit(), vote=vote, objective=objective).fit(X, y)
+    assert_allclose(fast.estimator_weights_, plain.estimator_weights_, atol=1e-10)
+    for mine, theirs in zip(fast.estimators_, plain.estimators_):
+        assert_allclose(mine.coef_, theirs.coef_, rtol=1e-10, atol=1e-12)
+    assert_allclose(fast.predict_proba(X_test), plain.predict_proba(X_test), atol=1e-10)
+    assert_allclose(fast.train_score_, plain.train_score_, atol=1e-12)

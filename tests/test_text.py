@@ -160,10 +160,76 @@ def test_cache_store_lookup_and_corrupt_shard(tmp_path):
     np.testing.assert_array_equal(vectors[:2], [[1.0, 2.0], [3.0, 4.0]])
     assert (tmp_path / "key" / "meta.json").exists()
     (tmp_path / "key" / "broken.keys.npy").write_bytes(b"not numpy")
-    with pytest.warns(UserWarning, match="unreadable"):
+    with pytest.warns(UserWarning, match="cache_dir=.*unreadable"):
         found, _ = cache.lookup(hashes)
     assert found[:2].all()
     assert EmbeddingCache(tmp_path, "other").lookup(hashes)[1] is None
+
+
+def _no_temporary_files(root):
+    return not [p for p in root.rglob("*") if p.name.endswith(".tmp")]
+
+
+def test_unwritable_cache_dir_warns_and_returns_the_embeddings(tmp_path):
+    # A cache_dir that cannot be created (a file is in the way; root ignores
+    # permission bits, so a read-only folder would not fail here).
+    blocked = tmp_path / "not_a_dir"
+    blocked.write_text("x")
+    X = _triples()
+    expected = PairEmbedder(n_components=3, random_state=0).fit_transform(X)
+    emb = PairEmbedder(n_components=3, random_state=0, cache_dir=blocked)
+    with pytest.warns(UserWarning, match="cache_dir=.*not_a_dir.*could not write"):
+        out = emb.fit_transform(X)
+    np.testing.assert_array_equal(out, expected)
+
+
+def test_read_only_cache_dir_warns_and_leaves_no_partial_shard(tmp_path, monkeypatch):
+    import pcr_sklearn.text._cache as cache_module
+
+    def refuse(src, dst):
+        raise PermissionError(13, "Permission denied", str(dst))
+
+    # What a read-only folder does to a non-root user: the rename fails.
+    monkeypatch.setattr(cache_module.os, "replace", refuse)
+    X = _triples()
+    expected = PairEmbedder(n_components=3, random_state=0).fit_transform(X)
+    emb = PairEmbedder(n_components=3, random_state=0, cache_dir=tmp_path / "c")
+    with pytest.warns(UserWarning, match=r"cache_dir=.*Permission denied") as record:
+        out = emb.fit_transform(X)
+    np.testing.assert_array_equal(out, expected)
+    assert all(str(tmp_path / "c") in str(w.message) for w in record)
+    assert _no_temporary_files(tmp_path)
+    assert not list((tmp_path / "c").rglob("*.npy"))
+
+
+def test_cache_skips_shards_with_nan_or_inf_vectors(tmp_path):
+    cache = EmbeddingCache(tmp_path, "key")
+    hashes = [text_hash(t) for t in ["a", "b", "c"]]
+    cache.store(hashes[:1], np.array([[1.0, 2.0]]))
+    # A poisoned shard, written as a crash or another tool might leave it.
+    np.save(tmp_path / "key" / "bad.emb.npy", np.array([[np.nan, 0.0], [np.inf, 1.0]]))
+    np.save(tmp_path / "key" / "bad.keys.npy", np.array(hashes[1:], dtype="S32"))
+    with pytest.warns(UserWarning, match=r"cache_dir=.*skipping shard bad: .*NaN"):
+        found, vectors = cache.lookup(hashes)
+    np.testing.assert_array_equal(found, [True, False, False])
+    np.testing.assert_array_equal(vectors[0], [1.0, 2.0])
+    # Non-finite rows are never written in the first place.
+    assert not cache.store(hashes[1:2], np.array([[np.nan, 0.0]]))
+
+
+def test_embedder_recomputes_texts_of_a_poisoned_shard(tmp_path):
+    X = _triples()
+    emb = PairEmbedder(n_components=3, random_state=0, cache_dir=tmp_path)
+    first = emb.fit_transform(X)
+    (shard,) = tmp_path.rglob("*.emb.npy")
+    poisoned = np.load(shard)
+    poisoned[0] = np.nan
+    np.save(shard, poisoned)
+    with count_embeddings() as counter:
+        with pytest.warns(UserWarning, match=f"cache_dir={str(tmp_path)!r}"):
+            again = emb.transform(X)
+    assert counter.n_texts == len(_unique_texts(X))  # recomputed, not NaN
+    np.testing.assert_allclose(again, first, rtol=1e-6)
 
 
 # -------------------------------------------------- transformers backend
@@ -354,3 +420,139 @@ def test_pipeline_with_ensemble_of_mlp_rewards(torch_one_thread):
     proba = pipe.predict_proba(X)
     assert proba.shape == (30, 2)
     assert pipe.score(X, y) > -0.1
+
+
+# ------------------------------------- token-length batches, one host copy
+
+
+def _char_sorted_reference(texts, tokenizer, model, batch_size, pooling):
+    """The former encode_texts: batches in order of characters, padded per batch."""
+    import torch
+
+    from pcr_sklearn.text._hf import pool
+
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    out = np.empty((len(texts), model.config.hidden_size), dtype=np.float32)
+    with torch.inference_mode():
+        for start in range(0, len(texts), batch_size):
+            idx = order[start : start + batch_size]
+            encoded = tokenizer(
+                [texts[i] for i in idx],
+                padding=True,
+                truncation=True,
+                max_length=64,
+                return_tensors="pt",
+            )
+            states = model(**encoded).last_hidden_state
+            out[idx] = pool(states, encoded["attention_mask"], pooling).numpy()
+    return out
+
+
+@pytest.mark.parametrize("pooling", ["mean", "cls", "last"])
+def test_token_length_batches_give_the_char_sorted_vectors(
+    tiny_transformer, torch_one_thread, pooling
+):
+    # Same texts -> same vectors as the former character-sorted path, up to
+    # float error (other batch mates only change the padding, which is masked).
+    from pcr_sklearn.text._hf import encode_texts, get_shared_model
+
+    tokenizer, model = get_shared_model(tiny_transformer.hf_dir, device="cpu")
+    rng = np.random.default_rng(0)
+    words = " ".join(tiny_transformer.corpus).split()
+    # Characters and tokens disagree on length order: long rare words vs short
+    # frequent ones.
+    texts = [" ".join(rng.choice(words, rng.integers(1, 12))) for _ in range(40)]
+    texts += ["mailman" * 3, "a a a a a a a a", "", "yes"]
+    new = encode_texts(
+        texts, tokenizer=tokenizer, model=model, batch_size=5, pooling=pooling
+    )
+    old = _char_sorted_reference(texts, tokenizer, model, 5, pooling)
+    np.testing.assert_allclose(new, old, rtol=1e-5, atol=1e-6)
+
+
+def test_token_length_batches_carry_less_padding_than_char_sorting(tiny_transformer):
+    pytest.importorskip("transformers")
+    from pcr_sklearn.text._hf import get_shared_model, length_batches, tokenize_pairs
+
+    tokenizer, _ = get_shared_model(tiny_transformer.hf_dir, device="cpu")
+    rng = np.random.default_rng(1)
+    words = " ".join(tiny_transformer.corpus).split()
+    texts = [" ".join(rng.choice(words, rng.integers(1, 20))) for _ in range(200)]
+    tokens = tokenize_pairs(tokenizer, [("", t) for t in texts], 64)
+    lengths = np.array([len(ids) for ids, _ in tokens])
+
+    def padded(batches):
+        return sum(len(idx) * lengths[idx].max() for idx in batches)
+
+    by_tokens = padded(length_batches(tokens, 16))
+    order = np.argsort([len(t) for t in texts], kind="stable")
+    by_chars = padded([order[i : i + 16] for i in range(0, len(order), 16)])
+    assert lengths.sum() <= by_tokens < by_chars
+
+
+def test_encode_texts_copies_to_the_host_once_per_call(
+    tiny_transformer, torch_one_thread, monkeypatch
+):
+    from pcr_sklearn.text import _hf
+
+    tokenizer, model = _hf.get_shared_model(tiny_transformer.hf_dir, device="cpu")
+    texts = tiny_transformer.corpus
+    copies = []
+    original = _hf.HostCopies.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        copies.append(self)
+
+    monkeypatch.setattr(_hf.HostCopies, "__init__", init)
+    once = _hf.encode_texts(texts, tokenizer=tokenizer, model=model, batch_size=2)
+    assert [c.n_copies for c in copies] == [1]
+    # A small transfer budget splits the copies; the vectors are the same.
+    monkeypatch.setattr(_hf, "HOST_COPY_BYTES", 1)
+    split = _hf.encode_texts(texts, tokenizer=tokenizer, model=model, batch_size=2)
+    assert copies[-1].n_copies == int(np.ceil(len(texts) / 2))
+    np.testing.assert_array_equal(split, once)
+
+
+def test_backbones_load_with_sdpa_or_fall_back_silently(
+    tiny_transformer, torch_one_thread, monkeypatch
+):
+    import warnings
+
+    from pcr_sklearn.text import _hf
+
+    _, model = _hf.load_hf_model(tiny_transformer.hf_dir, device="cpu")
+    assert model.config._attn_implementation == "sdpa"
+
+    calls = []
+
+    class NoSdpa:
+        @staticmethod
+        def from_pretrained(ref, **kwargs):
+            calls.append(kwargs.get("attn_implementation"))
+            if "attn_implementation" in kwargs:
+                raise ValueError("does not support SDPA")
+            return "loaded"
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert _hf.from_pretrained_sdpa(NoSdpa, "x", dtype=None) == "loaded"
+    assert calls == ["sdpa", None]
+
+
+def test_unpadded_batches_go_to_the_model_without_a_mask(torch_one_thread):
+    # An all-ones mask makes transformers check it (a device sync on GPUs)
+    # only to drop it; the pooling still reads it.
+    from pcr_sklearn.text._hf import pad_batch
+
+    torch = torch_one_thread
+    cpu = torch.device("cpu")
+    same = [(np.array([2, 5, 3], np.int32), None)] * 2
+    batch = pad_batch(torch, same, 0, cpu)
+    assert not batch.padded and "attention_mask" in batch
+    assert set(batch.model_inputs()) == {"input_ids"}
+    mixed = same + [(np.array([2, 3], np.int32), None)]
+    batch = pad_batch(torch, mixed, 0, cpu)
+    assert batch.padded
+    assert set(batch.model_inputs()) == {"input_ids", "attention_mask"}
+    assert batch["attention_mask"].tolist()[-1] == [1, 1, 0]

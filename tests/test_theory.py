@@ -165,7 +165,9 @@ def test_estimator_prune_drops_the_outlier():
     a, b = rng.normal(size=(400, 3)), rng.normal(size=(400, 3))
     y = 0.9 * (a[:, 0] > b[:, 0]) + 0.1 * (a[:, 1] > b[:, 1])
     X = np.hstack([a, b])
-    est = PairwiseCalibratedEnsemble(n_estimators=2, n_backfit=2, random_state=0)
+    est = PairwiseCalibratedEnsemble(
+        n_estimators=2, n_backfit=2, members="stagewise", random_state=0
+    )
     est.fit(X, y)
     pruned = est.prune(beta=6.0)  # budget 0.2: the 0.1-weight member goes
     assert pruned.n_estimators_ == 1 and est.n_estimators_ == 2
@@ -183,8 +185,12 @@ def test_estimator_prune_drops_the_outlier():
 
 @given(small_pair_data())
 def test_training_error_never_increases_over_stages(data):
+    # Stagewise members: each stage re-optimises the weights, and the previous
+    # ones padded with zero are feasible.
     X, y = data
-    est = PairwiseCalibratedEnsemble(n_estimators=4, random_state=0).fit(X, y)
+    est = PairwiseCalibratedEnsemble(
+        n_estimators=4, members="stagewise", random_state=0
+    ).fit(X, y)
     assert np.all(np.diff(est.train_score_) <= 1e-12)
     staged = [calibration_error(y, p) for p in est.staged_predict_proba(X)]
     assert np.all(np.diff(staged) <= 1e-12)
@@ -194,7 +200,9 @@ def test_training_error_golden_two_group_mixture():
     rng = np.random.RandomState(0)
     a, b = rng.normal(size=(300, 2)), rng.normal(size=(300, 2))
     y = 0.7 * (a[:, 0] > b[:, 0]) + 0.3 * (a[:, 1] > b[:, 1])
-    est = PairwiseCalibratedEnsemble(n_estimators=2, objective="shared", random_state=0)
+    est = PairwiseCalibratedEnsemble(
+        n_estimators=2, objective="shared", members="stagewise", random_state=0
+    )
     est.fit(np.hstack([a, b]), y)
     # One reward can do no better than the floor; two recover the mixture.
     assert est.train_score_[0] >= single_reward_floor(y)
@@ -223,12 +231,16 @@ def test_swapping_a_and_b_flips_predictions(data, vote):
     assert_allclose(est.predict_proba(swapped), est.predict_proba(X)[:, ::-1])
 
 
-@given(small_pair_data(), st.lists(st.integers(0, 3), min_size=40, max_size=40))
-def test_integer_sample_weights_equal_duplicated_rows(data, counts):
+@given(
+    small_pair_data(),
+    st.lists(st.integers(0, 3), min_size=40, max_size=40),
+    st.sampled_from(["population", "stagewise"]),
+)
+def test_integer_sample_weights_equal_duplicated_rows(data, counts, members):
     X, y = data
     counts = np.array(counts[: len(y)])
     counts[0] = max(counts[0], 1)
-    est = PairwiseCalibratedEnsemble(n_estimators=2, random_state=0)
+    est = PairwiseCalibratedEnsemble(n_estimators=2, members=members, random_state=0)
     weighted = est.fit(X, y, sample_weight=counts).predict_proba(X)
     repeated = est.fit(np.repeat(X, counts, axis=0), np.repeat(y, counts))
     assert_allclose(repeated.predict_proba(X), weighted, atol=1e-6)

@@ -47,7 +47,13 @@ X_WIDE, _, _ = linear_mixture(300, 4, [0.6, 0.4], seed=1)
 
 
 def _ensemble(**params):
-    params = {"n_estimators": 4, "n_backfit": 0, "objective": "weighted", **params}
+    params = {
+        "n_estimators": 4,
+        "n_backfit": 0,
+        "objective": "weighted",
+        "members": "stagewise",
+        **params,
+    }
     return PairwiseCalibratedEnsemble(FailingReward(), random_state=0, **params)
 
 

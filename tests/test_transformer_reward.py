@@ -101,7 +101,7 @@ def test_frozen_ensemble_encodes_each_unique_text_once(model_dir, data, layout):
     try:
         with count_embeddings() as counter:
             est = PairwiseCalibratedEnsemble(
-                _reward(model_dir), n_estimators=3, random_state=0
+                _reward(model_dir), n_estimators=3, members="stagewise", random_state=0
             ).fit(X, y)
             est.predict_proba(X)
     finally:
@@ -209,9 +209,11 @@ def test_last_n_without_cache_room_gives_same_rewards(model_dir, data):
     finally:
         TransformerReward.set_cache_limit(old)
     # Same model up to float noise: the streamed states were computed in other
-    # batches (other padding), which changes the summation order.
+    # batches (other padding; a batch without padding skips the attention
+    # mask and so another attention kernel), which changes the summation
+    # order; two epochs of training carry that noise to about 4e-5.
     np.testing.assert_allclose(
-        streamed.reward(a), cached.reward(a), rtol=1e-4, atol=1e-5
+        streamed.reward(a), cached.reward(a), rtol=1e-4, atol=1e-4
     )
 
 
@@ -297,7 +299,8 @@ def test_persistence_round_trip(model_dir, data, trainable, dumper):
     keys = list(state["_module_state"])
     allowed = ("head.", "feature_") if trainable == "head" else ("head.", "layers.0.")
     assert all(k.startswith(allowed) for k in keys)
-    assert all(t.device.type == "cpu" for t in state["_module_state"].values())
+    # NumPy arrays (CPU by construction; what skops can store too).
+    assert all(isinstance(t, np.ndarray) for t in state["_module_state"].values())
     backbone_bytes = sum(
         p.numel() * p.element_size() for p in _backbone(model_dir).parameters()
     )
@@ -306,6 +309,33 @@ def test_persistence_round_trip(model_dir, data, trainable, dumper):
     else:
         assert len(payload) < backbone_bytes  # one of two layers, no embeddings
     np.testing.assert_array_equal(loaded.reward(a), expected)
+
+
+def test_pickles_with_tensor_state_still_load(model_dir, data):
+    # Pickles written before the weights were stored as arrays hold tensors.
+    a, b, y = data
+    est = _reward(model_dir).fit(a, b, y)
+    state = est.__getstate__()
+    state["_module_state"] = {
+        k: torch.from_numpy(v) for k, v in state["_module_state"].items()
+    }
+    old = TransformerReward.__new__(TransformerReward)
+    old.__setstate__(state)
+    np.testing.assert_array_equal(old.reward(a), est.reward(a))
+
+
+def test_skops_round_trip_and_repointed_backbone(model_dir, data, tmp_path):
+    pytest.importorskip("skops")
+    from pcr_sklearn.io import load, save
+
+    a, b, y = data
+    est = _reward(model_dir, trainable="last-n", n_trainable_layers=1).fit(a, b, y)
+    path = save(est, tmp_path / "t.skops")
+    np.testing.assert_array_equal(load(path).reward(a), est.reward(a))
+    moved = tmp_path / "moved"
+    shutil.copytree(model_dir, moved)
+    loaded = load(path).set_params(model=str(moved))
+    np.testing.assert_allclose(loaded.reward(a), est.reward(a), rtol=0, atol=1e-6)
 
 
 def test_unpickle_cuda_model_on_cpu_only_machine(model_dir, data, monkeypatch):
@@ -443,7 +473,7 @@ def test_gpu_mixed_precision_and_cpu_reload(model_dir, data, trainable, monkeypa
     rewards = est.reward(a)
     assert rewards.dtype == np.float64 and np.isfinite(rewards).all()
     state = est.__getstate__()
-    assert all(t.device.type == "cpu" for t in state["_module_state"].values())
+    assert all(isinstance(t, np.ndarray) for t in state["_module_state"].values())
     payload = pickle.dumps(est)
     np.testing.assert_allclose(pickle.loads(payload).reward(a), rewards, atol=1e-4)
     # The same payload on a machine without CUDA: CPU, fp32, same rewards up
@@ -453,3 +483,169 @@ def test_gpu_mixed_precision_and_cpu_reload(model_dir, data, trainable, monkeypa
         on_cpu = pickle.loads(payload).reward(a)
     scale = np.abs(rewards).max() + 1.0
     assert np.abs(on_cpu - rewards).max() < 0.05 * scale
+
+
+# ------------------------------------------- precision="auto" on the CPU
+@pytest.fixture
+def cpu_flags(monkeypatch):
+    """Pretend the CPU has the given feature flags."""
+    from pcr_sklearn import _torch as torch_helpers
+
+    def pretend(*flags):
+        monkeypatch.setattr(torch_helpers, "_cpu_flags", lambda: frozenset(flags))
+
+    return pretend
+
+
+def test_cpu_bf16_support_reads_the_flags(cpu_flags, monkeypatch):
+    from pcr_sklearn._torch import cpu_bf16_support
+
+    cpu_flags("avx2", "avx512f")
+    assert cpu_bf16_support() is None
+    cpu_flags("avx512f", "avx512_bf16")
+    assert cpu_bf16_support() == "avx512_bf16"
+    cpu_flags("avx512_bf16", "amx_bf16", "amx_tile")
+    assert cpu_bf16_support() == "amx_bf16"
+    # Without oneDNN torch emulates bf16 matmuls: never fast.
+    monkeypatch.setattr(torch.backends.mkldnn, "is_available", lambda: False)
+    assert cpu_bf16_support() is None
+
+
+@pytest.mark.parametrize(
+    "flags, hidden, expected",
+    [
+        (("avx512_bf16",), 768, "bf16"),
+        (("amx_bf16",), 128, "bf16"),
+        (("avx512_bf16",), 16, "fp32"),  # narrow: too little gain for bf16
+        (("avx512_bf16",), None, "fp32"),  # unknown width
+        (("avx2",), 768, "fp32"),  # no native bf16: emulated, slower
+        ((), 4096, "fp32"),
+    ],
+)
+def test_auto_precision_on_the_cpu(cpu_flags, flags, hidden, expected):
+    from pcr_sklearn.rewards._transformer._backbone import resolve_precision
+
+    cpu_flags(*flags)
+    cpu = torch.device("cpu")
+    got = resolve_precision(torch, "auto", cpu, strict=True, hidden_size=hidden)
+    assert got == expected
+    # Explicit precisions are never second-guessed.
+    assert resolve_precision(torch, "fp32", cpu, strict=True, hidden_size=hidden) == (
+        "fp32"
+    )
+    assert resolve_precision(torch, "bf16", cpu, strict=True) == "bf16"
+
+
+def test_auto_precision_reads_the_width_from_the_config(model_dir, cpu_flags):
+    from pcr_sklearn.rewards._transformer import _backbone
+
+    cpu = torch.device("cpu")
+    cpu_flags("avx512_bf16")
+    # The tiny model is 16 wide: fp32, even with native bf16.
+    assert _backbone.choose_precision(torch, "auto", cpu, model_dir, strict=True) == (
+        "fp32"
+    )
+    assert _backbone._hidden_size(model_dir) == 16
+    assert _backbone._hidden_size("/no/such/model/dir") is None
+    # Fitted on the same kind of device: keep the fitted precision (the same
+    # rewards); on another kind, resolve "auto" there.
+    kept = _backbone.choose_precision(
+        torch, "auto", cpu, model_dir, strict=False, fitted=("cpu", "bf16")
+    )
+    assert kept == "bf16"
+    other = _backbone.choose_precision(
+        torch, "auto", cpu, model_dir, strict=False, fitted=("cuda:0", "bf16")
+    )
+    assert other == "fp32"
+
+
+def test_auto_precision_fits_in_bf16_on_a_bf16_cpu_and_reloads_the_same(
+    model_dir, data, cpu_flags, monkeypatch
+):
+    from pcr_sklearn.rewards._transformer import _backbone
+
+    a, b, y = data
+    cpu_flags("amx_bf16")
+    monkeypatch.setattr(_backbone, "CPU_BF16_MIN_HIDDEN", 16)
+    est = _reward(model_dir).fit(a, b, y)
+    assert est.precision_ == "bf16"
+    assert next(est._rt.backbone.parameters()).dtype == torch.bfloat16
+    expected = est.reward(a)
+    # Reloaded where "auto" would pick fp32: the fitted precision is kept.
+    cpu_flags()
+    loaded = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(loaded.reward(a), expected)
+    assert loaded._rt.precision == "bf16"
+    # Without native bf16, "auto" fits in fp32.
+    assert _reward(model_dir).fit(a, b, y).precision_ == "fp32"
+
+
+# ------------------------------------------------- one host copy per pass
+@pytest.mark.parametrize("trainable", ["head", "last-n"])
+def test_backbone_pass_copies_to_the_host_once(model_dir, data, trainable, monkeypatch):
+    from pcr_sklearn.text import _hf
+
+    a, b, y = data
+    params = dict(trainable=trainable, n_trainable_layers=1, encode_batch_size=4)
+    est = _reward(model_dir, **params).fit(a, b, y)
+    copies = []
+    original = _hf.HostCopies.__init__
+
+    def init(self, *args, **kwargs):
+        original(self, *args, **kwargs)
+        copies.append(self)
+
+    monkeypatch.setattr(_hf.HostCopies, "__init__", init)
+    TransformerReward.clear_cache()
+    expected = est.reward(b)  # 16 texts, 4 batches: one transfer
+    assert [c.n_copies for c in copies] == [1]
+    # One transfer per batch (the former behaviour): the same rewards.
+    monkeypatch.setattr(_hf, "HOST_COPY_BYTES", 1)
+    TransformerReward.clear_cache()
+    np.testing.assert_array_equal(est.reward(b), expected)
+    assert copies[-1].n_copies == 4
+
+
+# ------------------------------------------- the GPU profile script, dry run
+def test_gpu_embedding_profile_dry_run_on_cpu(tmp_path):
+    # The device script of benchmarks/gpu_embedding_profile.py, tiny on the
+    # CPU: every phase runs and reports (its numbers mean nothing here).
+    import json
+    import os
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks"
+    script = script / "gpu_embedding_profile.py"
+    output = tmp_path / "profile.json"
+    env = dict(os.environ, OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
+    subprocess.run(
+        [sys.executable, str(script), "--dry-run", "--output", str(output)],
+        check=True,
+        env=env,
+        timeout=600,
+        capture_output=True,
+    )
+    report = json.loads(output.read_text())
+    assert report["errors"] == []
+    results = report["results"]
+    variants = [
+        "fp32_weights_autocast",
+        "bf16_no_autocast",
+        "sync_per_batch",
+        "pageable_h2d",
+        "ones_mask",
+        "eager",
+    ]
+    expected = {
+        f"{name}/bs{bs}" for name in ("package", "direct_ref") for bs in (8, 16)
+    }
+    expected |= {f"{name}/bs16" for name in variants}
+    assert expected <= set(results)
+    for name in expected:
+        row = results[name]
+        assert row["texts_per_s"] > 0 and row["ratio_to_best_direct"] > 0
+        assert row["top"] and "host_syncs_per_batch" in row
+        assert row["attention_kernel"]["kernel"]
+    assert results["package/bs8"]["precision"] == "fp32"  # tiny model, CPU
+    assert results["agreement_package_vs_direct_ref"]["cosine_min"] > 0.99
+    assert report["best_direct"]["name"] in results

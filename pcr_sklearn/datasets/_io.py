@@ -12,6 +12,8 @@ import io
 import json
 import math
 import os
+import re
+import sys
 from pathlib import Path
 from typing import NamedTuple
 
@@ -122,15 +124,20 @@ def soft_labels_from_votes(votes_a, votes_b, votes_tie=None, *, ties="half"):
         raise ValueError(f"vote arrays differ in length: {lengths}")
     a, b = arrays["votes_a"], arrays["votes_b"]
     tie = arrays.get("votes_tie", np.zeros_like(a))
-    total = a + b + tie
-    empty = np.flatnonzero(total == 0)
+    empty = np.flatnonzero(np.maximum(np.maximum(a, b), tie) == 0)
     if empty.size:
         raise ValueError(
             f"pair at index {empty[0]} has no votes "
             "(votes_a + votes_b + votes_tie == 0); a soft label needs at least one"
         )
+    # Each pair's counts divided by a power of two near the largest count the
+    # label uses: exact (ordinary counts give the same labels bit for bit),
+    # and sums of counts near 1e308 no longer overflow to inf (label 0).
+    exponent = -np.frexp(np.maximum(np.maximum(a, b), tie if ties == "half" else 0))[1]
+    a, b = np.ldexp(a, exponent), np.ldexp(b, exponent)
     if ties == "half":
-        return (a + 0.5 * tie) / total
+        tie = np.ldexp(tie, exponent)
+        return (a + 0.5 * tie) / (a + b + tie)
     decisive = a + b
     labels = np.full(a.shape, 0.5)
     np.divide(a, decisive, out=labels, where=decisive > 0)
@@ -164,6 +171,37 @@ def _format_of(path):
     )
 
 
+def _loads(path, text, line_no, start=None):
+    """``json.loads(text)`` whose errors are one line naming the file and line.
+
+    ``text`` starts at line ``line_no`` of the file; a JSON array is padded
+    with newlines instead, so that its line numbers are the file's (``start``
+    = 1).
+    """
+    start = line_no if start is None else start
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        # Some messages end in "at" ("Unterminated string starting at").
+        at = "" if exc.msg.endswith(" at") else " at"
+        raise ValueError(
+            f"{path}: line {start + exc.lineno - 1}: invalid JSON ({exc.msg}{at} "
+            f"column {exc.colno})"
+        ) from None
+    except RecursionError:
+        raise ValueError(
+            f"{path}: line {line_no}: invalid JSON (nested too deeply)"
+        ) from None
+    except ValueError:  # Python's limit on the digits of an integer
+        limit = sys.get_int_max_str_digits()
+        digits = re.search(rf"\d{{{limit + 1},}}", text)
+        line = start + text.count("\n", 0, digits.start() if digits else 0)
+        raise ValueError(
+            f"{path}: line {line}: invalid JSON (a number with more than {limit} "
+            "digits)"
+        ) from None
+
+
 def _iter_json(path, fh):
     """Yield (where, record) from a JSON Lines file, or from a JSON array when
     the first non-blank line starts with '[' (a .json export of a table)."""
@@ -176,27 +214,14 @@ def _iter_json(path, fh):
         if not seen_content and line.lstrip().startswith("["):
             # Leading newlines keep JSONDecodeError.lineno equal to the file's.
             text = "\n" * (line_no - 1) + line + fh.read()
-            try:
-                records = json.loads(text)
-            except json.JSONDecodeError as exc:
-                raise ValueError(
-                    f"{path}: line {exc.lineno}: invalid JSON ({exc.msg} at "
-                    f"column {exc.colno})"
-                ) from None
+            records = _loads(path, text, line_no, start=1)
             if not isinstance(records, list):  # pragma: no cover - '[' => list
                 raise ValueError(f"{path}: expected a JSON array of objects")
             for i, record in enumerate(records, start=1):
                 yield f"record {i}", record
             return
         seen_content = True
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(
-                f"{path}: line {line_no}: invalid JSON ({exc.msg} at column "
-                f"{exc.colno})"
-            ) from None
-        yield f"line {line_no}", record
+        yield f"line {line_no}", _loads(path, line, line_no)
 
 
 def _iter_csv(path, fh, delimiter):
@@ -206,6 +231,12 @@ def _iter_csv(path, fh, delimiter):
     except StopIteration:
         return
     header = [h.strip() for h in header]
+    duplicate = next((h for i, h in enumerate(header) if h in header[:i]), None)
+    if duplicate is not None:
+        raise ValueError(
+            f"{path}: line {reader.line_num}: duplicate column {duplicate!r} in "
+            "the header (which one holds the data?)"
+        )
     yield "header", header
     start = reader.line_num + 1
     for row in reader:

@@ -7,12 +7,22 @@ from ._calibration import (
     regret,
     single_reward_floor,
 )
+from ._noise import noise_floor
+from ._plot import (
+    MemberAgreementDisplay,
+    PairCalibrationDisplay,
+    StagedErrorDisplay,
+)
 
 __all__ = [
+    "MemberAgreementDisplay",
+    "PairCalibrationDisplay",
+    "StagedErrorDisplay",
     "calibration_error",
     "calibration_scorer",
     "disagreement_scores",
     "kendall_tau_matrix",
+    "noise_floor",
     "regret",
     "single_reward_floor",
 ]

@@ -6,7 +6,7 @@ import numpy as np
 from scipy.stats import kendalltau
 
 from .._compat import validate_params
-from ..utils.validation import check_pair_weights
+from ..utils.validation import check_pair_weights, weighted_mean
 from ._calibration import _check_probabilities
 
 
@@ -97,4 +97,4 @@ def disagreement_scores(votes, y_true, *, sample_weight=None):
     weights = check_pair_weights(
         sample_weight, y_true.shape[0], "sample_weight", allow_all_zero=False
     )
-    return np.average(np.abs(votes - y_true[:, None]), axis=0, weights=weights)
+    return weighted_mean(np.abs(votes - y_true[:, None]), weights, axis=0)

@@ -6,7 +6,11 @@ import numpy as np
 from sklearn.metrics import make_scorer
 
 from .._compat import StrOptions, validate_params
-from ..utils.validation import check_pair_weights, check_probabilities
+from ..utils.validation import (
+    check_pair_weights,
+    check_probabilities,
+    weighted_mean,
+)
 
 
 def _check_probabilities(values, name, n=None):
@@ -60,7 +64,7 @@ def calibration_error(y_true, y_prob, *, sample_weight=None):
     weights = check_pair_weights(
         sample_weight, y_true.shape[0], "sample_weight", allow_all_zero=False
     )
-    return float(np.average((y_prob - y_true) ** 2, weights=weights))
+    return float(weighted_mean((y_prob - y_true) ** 2, weights))
 
 
 @validate_params(
@@ -102,7 +106,7 @@ def single_reward_floor(y_true, *, sample_weight=None):
     weights = check_pair_weights(
         sample_weight, y_true.shape[0], "sample_weight", allow_all_zero=False
     )
-    return float(np.average(np.minimum(y_true, 1.0 - y_true) ** 2, weights=weights))
+    return float(weighted_mean(np.minimum(y_true, 1.0 - y_true) ** 2, weights))
 
 
 @validate_params(
@@ -160,7 +164,7 @@ def regret(y_true, y_prob, *, sample_weight=None, policy="sample"):
         y_prob = np.where(y_prob > 0.5, 1.0, np.where(y_prob < 0.5, 0.0, 0.5))
     served = y_prob * y_true + (1.0 - y_prob) * (1.0 - y_true)
     best = np.maximum(y_true, 1.0 - y_true)
-    return float(np.average(best - served, weights=weights))
+    return float(weighted_mean(best - served, weights))
 
 
 #: Scorer for model selection (``GridSearchCV(..., scoring=calibration_scorer)``);

@@ -57,6 +57,25 @@ Optional
     ``(n_items, n_members)``, equal to stacking their ``reward(items)``. The
     ensemble uses it to read the items once for all members.
 
+``prepare_pairs(items_a, items_b)`` and ``fit_prepared(prepared, target, \
+sample_weight=None, *, loss="log")``
+    Prepared pairs: fitting many times on the same comparisons without
+    repeating the work that depends on the items alone. The stage loop fits
+    dozens of members (and re-fits them while backfitting) on the same
+    training pairs with different targets and weights; when the learner has
+    both methods, it calls ``prepare_pairs`` once per ensemble fit, on the
+    prototype, and then ``fit_prepared`` for every member fit instead of
+    ``fit``. ``prepare_pairs`` validates the items and returns any object
+    (e.g. :class:`~pcr_sklearn.rewards.LinearReward`'s cached differences);
+    ``fit_prepared`` on this learner or on any clone of it (a fresh seed or
+    a warm-started copy included) must give the same model as
+    ``fit(items_a, items_b, target, sample_weight, loss=loss)``, validate
+    ``target`` and ``sample_weight`` as ``fit`` does, and never modify the
+    prepared object, which serves all the fits. Learners without the pair of
+    methods are fitted with ``fit``, and so are subclasses that override
+    ``fit`` but not ``fit_prepared`` (:func:`uses_prepared_pairs`);
+    ``check_reward_learner`` checks the equality (``[fit_prepared]``).
+
 Subclass :class:`BaseReward` to get the tags machinery and the validation of
 ``fit``'s arguments for free.
 """
@@ -128,11 +147,88 @@ def get_reward_tags(learner):
     return RewardTags(text_items=text)
 
 
+def uses_prepared_pairs(learner):
+    """Whether the ensemble fits ``learner``'s clones with ``fit_prepared``.
+
+    True when the learner has both methods of the optional prepared-pairs
+    extension (module docstring), unless its class overrides ``fit`` below
+    the class that defines ``fit_prepared``: a subclass that changes ``fit``
+    alone (say, to transform the targets) must not be bypassed by an
+    inherited ``fit_prepared`` that knows nothing of the change.
+
+    Parameters
+    ----------
+    learner : reward learner
+
+    Returns
+    -------
+    uses : bool
+    """
+    if not (
+        callable(getattr(learner, "prepare_pairs", None))
+        and callable(getattr(learner, "fit_prepared", None))
+    ):
+        return False
+    fit_owner = _defining_class(type(learner), "fit")
+    hook_owner = _defining_class(type(learner), "fit_prepared")
+    return fit_owner is None or hook_owner is None or issubclass(hook_owner, fit_owner)
+
+
+def _defining_class(cls, name):
+    return next((klass for klass in cls.__mro__ if name in vars(klass)), None)
+
+
+def prepare_pairs(learner, items_a, items_b):
+    """``learner.prepare_pairs(items_a, items_b)``, or None without the hook.
+
+    Parameters
+    ----------
+    learner : reward learner
+        The prototype the fitted members are cloned from.
+    items_a, items_b : array-like
+        Training items.
+
+    Returns
+    -------
+    prepared : object or None
+        For :func:`fit_member`; None unless :func:`uses_prepared_pairs`.
+    """
+    if uses_prepared_pairs(learner):
+        return learner.prepare_pairs(items_a, items_b)
+    return None
+
+
+def fit_member(member, items_a, items_b, target, sample_weight, loss, prepared):
+    """Fit ``member`` with ``fit_prepared`` when ``prepared`` exists, else ``fit``.
+
+    Parameters
+    ----------
+    member : reward learner
+        A clone of the learner ``prepared`` came from.
+    items_a, items_b : array-like
+        Training items (used by ``fit``).
+    target, sample_weight : ndarray of shape (n_pairs,)
+    loss : {"log", "squared"}
+    prepared : object or None
+        From :func:`prepare_pairs` on the same items.
+
+    Returns
+    -------
+    member : reward learner
+        Fitted.
+    """
+    if prepared is not None:
+        return member.fit_prepared(prepared, target, sample_weight, loss=loss)
+    return member.fit(items_a, items_b, target, sample_weight, loss=loss)
+
+
 def member_rewards(members, items):
     """Rewards of fitted members on ``items``, shape ``(n_items, n_members)``.
 
     Members of a class with a ``batch_rewards`` classmethod are evaluated
-    together, so the items are read once per class, not once per member.
+    together, so the items are read once per class, not once per member;
+    when one such class holds every member, its result is returned as is,
+    without copying it column by column into a new array.
 
     Parameters
     ----------
@@ -144,18 +240,38 @@ def member_rewards(members, items):
     -------
     rewards : ndarray of shape (n_items, n_members), float64
     """
-    out = np.empty((len(items), len(members)))
     by_class = {}
     for j, member in enumerate(members):
         by_class.setdefault(type(member), []).append(j)
+    if len(by_class) == 1:
+        batch = _batch_rewards(type(members[0]))
+        if batch is not None:
+            # Row-major like the scattered result: BLAS products of the votes
+            # downstream round the same way whichever path made them.
+            rewards = batch(list(members), items)
+            return np.ascontiguousarray(rewards, dtype=np.float64)
+    out = np.empty((len(items), len(members)))
     for cls, columns in by_class.items():
-        batch = getattr(cls, "batch_rewards", None)
+        batch = _batch_rewards(cls)
         if batch is not None:
             out[:, columns] = batch([members[j] for j in columns], items)
         else:
             for j in columns:
                 out[:, j] = members[j].reward(items)
     return out
+
+
+def _batch_rewards(cls):
+    """``cls.batch_rewards``, unless ``cls`` overrides the ``reward`` it batches.
+
+    A subclass that changes ``reward`` but inherits ``batch_rewards`` would be
+    scored by its parent's formula; its own ``reward`` wins.
+    """
+    batch = getattr(cls, "batch_rewards", None)
+    if batch is None:
+        return None
+    owner = next(c for c in cls.__mro__ if "batch_rewards" in vars(c))
+    return batch if cls.reward is owner.reward else None
 
 
 class BaseReward(BaseEstimator):

@@ -16,10 +16,10 @@ from .._torch import (
     resolve_device,
     resolve_load_device,
     seed_from_random_state,
-    state_dict_to_cpu,
     to_numpy,
     torch_random_context,
 )
+from ..utils.validation import plain, rescale_weights
 from ._base import BaseReward
 
 ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "logistic", "identity")
@@ -111,10 +111,11 @@ default="relu"
 
     Notes
     -----
-    Pickling stores the network's parameters as CPU tensors, so a reward
+    Pickling stores the network's parameters as NumPy arrays, so a reward
     trained on a GPU loads and predicts on a CPU-only machine (with a
-    warning that it moved). torch is imported only when the reward is
-    fitted, used or unpickled.
+    warning that it moved), and :func:`pcr_sklearn.io.save` (skops, which
+    cannot hold torch tensors) can store it. torch is imported only when the
+    reward is fitted, used or unpickled.
 
     Examples
     --------
@@ -249,21 +250,18 @@ default="relu"
         # Zero-weight comparisons are dropped before anything (statistics
         # included), so weight 0 is exactly the same as leaving a row out.
         stats_rows = keep if keep.size else np.arange(items_a.shape[0])
+        # Standardise phi with statistics of the training items (A and B
+        # alike), so one learning rate suits embeddings of any scale. They are
+        # computed in float64: float32 squares overflow from |x| ~ 1e19.
+        mean, scale = _standardisation(
+            items_a[stats_rows], items_b[stats_rows], self.prompt_dim, stats_rows
+        )
         with torch_random_context(seed, device, deterministic=False) as generator:
-            # Standardise phi with statistics of the training items (A and B
-            # alike), so one learning rate suits embeddings of any scale.
-            stats = _expand(
-                torch.as_tensor(
-                    np.vstack([items_a[stats_rows], items_b[stats_rows]]),
-                    dtype=torch.float32,
-                ),
-                self.prompt_dim,
-            )
-            mean = stats.mean(dim=0)
-            scale = stats.std(dim=0, unbiased=False)
-            scale = torch.where(scale > 1e-12, scale, torch.ones_like(scale))
             net = _build_network(self._architecture, torch)
-            net[0].set_statistics(mean, scale)
+            net[0].set_statistics(
+                torch.as_tensor(mean, dtype=torch.float32),
+                torch.as_tensor(scale, dtype=torch.float32),
+            )
             net.to(device)
             self.module_ = net
             if keep.size == 0:
@@ -294,6 +292,8 @@ default="relu"
         n = xa.shape[0]
         # Weights scaled to mean 1: a mini-batch mean of weight * loss is then
         # an unbiased estimate of the weighted mean over all comparisons.
+        # (Rescaled by a power of two first: the mean of 1e308s overflows.)
+        weight = rescale_weights(weight)
         weight = weight / weight.mean()
         train_idx = np.arange(n)
         val_idx = None
@@ -381,6 +381,7 @@ default="relu"
                 f"items must have shape (n_items, {self.n_features_in_}), got "
                 f"{items.shape}."
             )
+        _check_float32_range(items, self.prompt_dim, "items")
         net = self.module_
         net.eval()
         out = np.empty(items.shape[0], dtype=np.float64)
@@ -399,9 +400,10 @@ default="relu"
         state = dict(super().__getstate__())
         module = state.pop("module_", None)
         if module is not None:
-            # Only CPU tensors go into the pickle, so a GPU-trained reward
-            # loads on a CPU-only machine (skorch's lesson).
-            state["_module_state"] = state_dict_to_cpu(module.state_dict())
+            # The weights as NumPy arrays: a GPU-trained reward loads on a
+            # CPU-only machine (skorch's lesson), and skops, which cannot
+            # store torch tensors, can save the reward (pcr_sklearn.io).
+            state["_module_state"] = state_dict_to_numpy(module.state_dict())
         return state
 
     def __setstate__(self, state):
@@ -412,7 +414,8 @@ default="relu"
             torch = import_torch()
             device = resolve_load_device(self.device_, owner=type(self).__name__)
             net = _build_network(self._architecture, torch)
-            load_state_dict(net, module_state, device)
+            # Tensors too: pickles written before the weights were arrays.
+            load_state_dict(net, state_dict_from_numpy(module_state), device)
             net.eval()
             self.module_ = net
             self.device_ = str(device)
@@ -442,6 +445,95 @@ default="relu"
                 "blocks of equal size, as PairEmbedder(prompt_mode='concat') "
                 "produces (prompt_dim=n_prompt_features_)."
             )
+
+
+def state_dict_to_numpy(state_dict):
+    """A copy of ``state_dict`` with every tensor as a NumPy array (CPU).
+
+    Half-precision tensors become float32 (NumPy has no bfloat16); loading
+    casts them back to the parameters' dtype. Used by the rewards'
+    ``__getstate__`` so that pickles and skops files hold no torch objects.
+    """
+    torch = import_torch()
+    arrays = {}
+    for name, value in state_dict.items():
+        if isinstance(value, torch.Tensor):
+            value = value.detach().to("cpu")
+            if value.dtype in (torch.bfloat16, torch.float16):
+                value = value.float()
+            # A copy: on the CPU, the tensor shares memory with the live model.
+            value = value.numpy().copy()
+        arrays[name] = value
+    return arrays
+
+
+def state_dict_from_numpy(state):
+    """The inverse of :func:`state_dict_to_numpy`: arrays back to CPU tensors.
+
+    Tensors (older pickles) pass through unchanged.
+    """
+    torch = import_torch()
+    return {
+        name: torch.tensor(value) if isinstance(value, np.ndarray) else value
+        for name, value in state.items()
+    }
+
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def _check_float32_range(items, prompt_dim, name, rows=None):
+    """Raise a ValueError where ``phi(items)`` would overflow float32.
+
+    The network runs in float32, whose range ends at 3.4e38: a larger input
+    (or prompt * response product) becomes inf there, and training then
+    "diverges" or the reward is NaN for a reason no learning rate fixes.
+    ``rows`` maps the rows of ``items`` to the caller's row numbers.
+    """
+    blocks = [(items, None)]
+    if prompt_dim is not None:
+        with np.errstate(over="ignore"):
+            blocks.append((items[:, :prompt_dim] * items[:, prompt_dim:], prompt_dim))
+    for values, offset in blocks:
+        if not values.size or np.abs(values).max() <= _FLOAT32_MAX:
+            continue
+        row, col = np.argwhere(np.abs(values) > _FLOAT32_MAX)[0]
+        where = f"row {row if rows is None else rows[row]}"
+        if offset is None:
+            what = f"{name} has {plain(values[row, col])!r} at {where}, column {col}"
+        else:
+            what = (
+                f"the prompt-response interaction of {name} at {where} "
+                f"(column {col} times column {col + offset}) is "
+                f"{plain(values[row, col]):.3g}"
+            )
+        raise ValueError(
+            f"{what}, beyond the float32 range (|x| <= {_FLOAT32_MAX:.3g}) that "
+            "MLPReward computes in: it would overflow to inf in the network. "
+            "Rescale the features (e.g. divide them by their largest absolute "
+            "value)."
+        )
+
+
+def _standardisation(items_a, items_b, prompt_dim, rows):
+    """Mean and scale of ``phi`` over both items' rows, computed in float64.
+
+    Checks first that ``phi`` fits in float32 (the network's precision),
+    naming the offending item by its row in the training data (``rows``). A
+    feature whose spread is round-off of its magnitude (a constant) gets
+    scale 1.
+    """
+    _check_float32_range(items_a, prompt_dim, "items_a", rows)
+    _check_float32_range(items_b, prompt_dim, "items_b", rows)
+    phi = np.vstack([items_a, items_b])
+    if prompt_dim is not None:
+        phi = np.hstack([phi, phi[:, :prompt_dim] * phi[:, prompt_dim:]])
+    mean = phi.mean(axis=0)
+    scale = phi.std(axis=0)
+    # Relative, so that features of scale 1e-20 are standardised like any
+    # other instead of being taken for constants.
+    scale = np.where(scale > 1e-12 * np.abs(phi).max(axis=0), scale, 1.0)
+    return mean, scale
 
 
 def _expand(x, prompt_dim):

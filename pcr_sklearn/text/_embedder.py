@@ -81,7 +81,10 @@ class PairEmbedder(TransformerMixin, BaseEstimator):
     cache_dir : str or os.PathLike, default=None
         Directory for persistent embeddings, keyed by the embedding identity
         (model + settings, or the fitted TF-IDF/SVD state) and a hash of each
-        text. ``None`` disables the cache.
+        text. ``None`` disables the cache. The cache never costs the
+        embeddings: an unwritable ``cache_dir`` warns and the embeddings are
+        returned uncached; a cached shard that is unreadable or holds NaN/inf
+        vectors is skipped with a warning and its texts are embedded again.
     local_files_only : bool, default=None
         ``None``: ``True`` for a local model directory, else the libraries'
         default (which honours ``HF_HUB_OFFLINE``).

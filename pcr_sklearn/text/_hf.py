@@ -126,6 +126,12 @@ def load_hf_model(
         Put the model in eval mode and set ``requires_grad=False`` on every
         parameter (``.eval()`` alone does not freeze anything).
 
+    Notes
+    -----
+    The model is loaded with PyTorch's fused attention
+    (``attn_implementation="sdpa"``) when its architecture supports it, and
+    with its default attention otherwise (see :func:`from_pretrained_sdpa`).
+
     Returns
     -------
     tokenizer : transformers.PreTrainedTokenizerBase
@@ -159,12 +165,57 @@ def load_hf_model(
     model_kwargs = dict(kwargs)
     if dtype is not None:
         model_kwargs["dtype"] = dtype
-    net = transformers.AutoModel.from_pretrained(model_ref, **model_kwargs)
+    net = from_pretrained_sdpa(transformers.AutoModel, model_ref, **model_kwargs)
     net.to(device)
     if freeze:
         net.eval()
         net.requires_grad_(False)
     return tokenizer, net
+
+
+def from_pretrained_sdpa(auto_class, model_ref, **kwargs):
+    """``auto_class.from_pretrained`` with SDPA attention when the model has it.
+
+    ``attn_implementation="sdpa"`` runs attention through
+    ``torch.nn.functional.scaled_dot_product_attention``, which picks a fused
+    kernel (flash or memory-efficient on CUDA) instead of the explicit
+    softmax(QK^T)V of ``"eager"``. Recent transformers already default to it
+    where supported; asking explicitly keeps older versions on it too.
+    Architectures without SDPA support raise at load time, and are then
+    loaded with their default attention, silently.
+    """
+    try:
+        return auto_class.from_pretrained(
+            model_ref, attn_implementation="sdpa", **kwargs
+        )
+    except (ValueError, ImportError, TypeError):
+        # Not an SDPA model (or a transformers without the argument): the
+        # default attention. A real loading error is raised again here.
+        return auto_class.from_pretrained(model_ref, **kwargs)
+
+
+def model_config(model, *, revision=None, local_files_only=None):
+    """The transformers config of ``model`` (cheap: no weights are read).
+
+    Parameters
+    ----------
+    model : str or os.PathLike
+        Local directory or hub name.
+    revision : str or None, default=None
+    local_files_only : bool or None, default=None
+        As in :func:`load_hf_model`.
+
+    Returns
+    -------
+    config : transformers.PretrainedConfig
+    """
+    transformers = import_transformers()
+    model_ref = os.fspath(model)
+    return transformers.AutoConfig.from_pretrained(
+        model_ref,
+        revision=revision,
+        local_files_only=_resolve_local_files_only(model_ref, local_files_only),
+    )
 
 
 def get_shared_model(
@@ -293,6 +344,177 @@ def resolve_max_length(tokenizer, model, max_length=None):
     return min(limits) if limits else 512
 
 
+# --------------------------------------------------------------------------- #
+# Tokens, padding and length batches (shared with the transformer reward)
+# --------------------------------------------------------------------------- #
+
+#: Results of a backbone pass stay on the device and are copied to the host in
+#: one transfer per this many bytes (once per call for most calls). A copy per
+#: batch would make the host wait for the device after every batch instead of
+#: preparing the next batch while the device computes.
+HOST_COPY_BYTES = 128 * 2**20
+
+
+def tokenize_pairs(tokenizer, texts, max_length):
+    """Token ids (and token types when the tokenizer makes them) per text.
+
+    ``texts`` are ``(prompt, response)`` tuples. A prompt and its response are
+    encoded as a tokenizer *text pair* (``tokenizer(prompt, response)``:
+    ``[CLS] prompt [SEP] response [SEP]`` with segment ids for BERT-like
+    models, the model's own pair template otherwise), truncated longest-first
+    to ``max_length`` tokens. Texts with an empty prompt are encoded alone,
+    exactly as ``tokenizer(response, truncation=True, max_length=...)``.
+
+    Returns
+    -------
+    tokens : list of (ndarray of int32, ndarray of int8 or None)
+        One ``(ids, types)`` pair per text, unpadded.
+
+    Examples
+    --------
+    >>> from pcr_sklearn.text._hf import tokenize_pairs
+    >>> tokenize_pairs(tok, [("", "hello")], 16)  # doctest: +SKIP
+    [(array([  2, 153,   3], dtype=int32), array([0, 0, 0], dtype=int8))]
+    """
+    out = [None] * len(texts)
+    paired = [i for i, (p, _) in enumerate(texts) if p]
+    single = [i for i, (p, _) in enumerate(texts) if not p]
+    for rows, with_prompt in ((paired, True), (single, False)):
+        if not rows:
+            continue
+        responses = [texts[i][1] for i in rows]
+        # One call per group (the fast tokenizers batch it in Rust); the
+        # attention mask is all ones here (no padding), so it is not built.
+        options = dict(
+            truncation=True, max_length=max_length, return_attention_mask=False
+        )
+        if with_prompt:
+            prompts = [texts[i][0] for i in rows]
+            encoded = tokenizer(prompts, responses, **options)
+        else:
+            encoded = tokenizer(responses, **options)
+        ids = encoded["input_ids"]
+        types = encoded.get("token_type_ids")
+        for j, i in enumerate(rows):
+            out[i] = (
+                np.asarray(ids[j], dtype=np.int32),
+                None if types is None else np.asarray(types[j], dtype=np.int8),
+            )
+    return out
+
+
+def _to_device(torch, array, device):
+    """A host array as a tensor on ``device``, without waiting for the device.
+
+    On CUDA the array goes through pinned memory with ``non_blocking=True``:
+    a copy from pageable memory synchronises the stream, so the host would
+    wait for the previous batch's kernels before preparing the next batch.
+    """
+    tensor = torch.from_numpy(array)
+    if device.type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
+
+
+class Batch(dict):
+    """The padded tensors of one batch (a dict), and whether any row is padded.
+
+    :meth:`model_inputs` is what the model gets: without the attention mask
+    when no row is padded. The mask is then all ones, which transformers
+    checks for on every call (``mask.all()``, a host-device sync on GPUs) to
+    drop it and let SDPA use its fastest kernel; passing none skips the
+    check, with the same result. The mask stays in the dict for pooling.
+    """
+
+    padded = True
+
+    def model_inputs(self):
+        if self.padded:
+            return dict(self)
+        return {k: v for k, v in self.items() if k != "attention_mask"}
+
+
+def pad_batch(torch, tokens, pad_id, device):
+    """Right-pad token lists (from :func:`tokenize_pairs`) into model inputs.
+
+    Right padding keeps every real token at positions ``0..len-1`` whatever
+    the batch, so a text's hidden states do not depend on its batch mates
+    (left padding shifts positions in some decoder models); the cached states
+    of ``TransformerReward(trainable="last-n")`` rely on that.
+
+    Returns
+    -------
+    batch : Batch
+        ``input_ids``, ``attention_mask`` and, when the tokenizer makes them,
+        ``token_type_ids``, all int64 on ``device``; feed the model
+        ``batch.model_inputs()``.
+    """
+    lengths = np.fromiter((len(ids) for ids, _ in tokens), np.int64, len(tokens))
+    real = np.arange(lengths.max()) < lengths[:, None]
+    # Boolean-mask assignment fills row by row, in the order of the concatenation.
+    ids = np.full(real.shape, int(pad_id), dtype=np.int64)
+    ids[real] = np.concatenate([row_ids for row_ids, _ in tokens])
+    batch = Batch(
+        input_ids=_to_device(torch, ids, device),
+        attention_mask=_to_device(torch, real.astype(np.int64), device),
+    )
+    batch.padded = bool(lengths.min() < lengths.max())
+    if tokens[0][1] is not None:
+        types = np.zeros(real.shape, dtype=np.int64)
+        types[real] = np.concatenate([row_types for _, row_types in tokens])
+        batch["token_type_ids"] = _to_device(torch, types, device)
+    return batch
+
+
+def length_batches(tokens, batch_size):
+    """Index batches in order of token length, so batches carry little padding.
+
+    Sorting by characters instead leaves a third more padded tokens at batch
+    size 32 on mixed-length texts (``benchmarks/bench_text_cpu.py``).
+    """
+    order = np.argsort([len(ids) for ids, _ in tokens], kind="stable")
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+class HostCopies:
+    """Device results of a pass, copied to the host in few transfers.
+
+    ``add(idx, values)`` queues a device tensor whose leading dimension runs
+    over the texts ``idx`` (or, with ``lengths``, over their concatenated
+    tokens); :meth:`flush` (called when :data:`HOST_COPY_BYTES` are queued and
+    at the end of the pass) concatenates the queue on the device, copies it
+    once, and hands ``(idx, host tensor, lengths)`` to ``write``. On the CPU
+    the copy is free and the values are the same tensors' values.
+    ``n_copies`` counts the transfers.
+    """
+
+    def __init__(self, torch, write, max_bytes=None):
+        self._torch = torch
+        self._write = write
+        self._max_bytes = HOST_COPY_BYTES if max_bytes is None else max_bytes
+        self.n_copies = 0
+        self._queue = []
+        self._nbytes = 0
+
+    def add(self, idx, values, lengths=None):
+        self._queue.append((np.asarray(idx), values, lengths))
+        self._nbytes += values.element_size() * values.nelement()
+        if self._nbytes >= self._max_bytes:
+            self.flush()
+
+    def flush(self):
+        if not self._queue:
+            return
+        idx = np.concatenate([i for i, _, _ in self._queue])
+        values = self._torch.cat([v for _, v, _ in self._queue]).cpu()
+        lengths = None
+        if self._queue[0][2] is not None:
+            lengths = [n for _, _, row in self._queue for n in row]
+        self._queue, self._nbytes = [], 0
+        self.n_copies += 1
+        self._write(idx, values, lengths)
+
+
 def encode_texts(
     texts,
     *,
@@ -307,11 +529,14 @@ def encode_texts(
 ):
     """Embed ``texts`` with a (frozen) transformers model, batch by batch.
 
-    Texts are processed in order of length so that batches carry little
-    padding; rows of the result follow the input order. Runs under
-    ``torch.inference_mode`` with the model in eval mode, and reports every
-    batch to :func:`pcr_sklearn.text._hooks.record_embedded` (what
-    :func:`pcr_sklearn.utils._testing.count_embeddings` counts).
+    The texts are tokenized once, in one call, and processed in order of
+    token length (:func:`length_batches`), so that batches carry little
+    padding; rows of the result follow the input order, and a text's vector
+    does not depend on its batch mates (right padding, masked pooling). Runs
+    under ``torch.inference_mode`` with the model in eval mode; the vectors
+    stay on the device until the end of the call (one copy to the host).
+    Every batch is reported to :func:`pcr_sklearn.text._hooks.record_embedded`
+    (what :func:`pcr_sklearn.utils._testing.count_embeddings` counts).
 
     Parameters
     ----------
@@ -332,6 +557,14 @@ def encode_texts(
     Returns
     -------
     embeddings : ndarray of shape (len(texts), hidden_size), dtype float32
+
+    Examples
+    --------
+    >>> from pcr_sklearn.text._hf import encode_texts, get_shared_model
+    >>> tok, net = get_shared_model("path/to/model", device="cpu")  # doctest: +SKIP
+    >>> encode_texts(["a text", "another"], tokenizer=tok, model=net).shape
+    ... # doctest: +SKIP
+    (2, 768)
     """
     torch = import_torch()
     texts = [str(t) for t in texts]
@@ -341,36 +574,44 @@ def encode_texts(
     if not texts:
         return np.zeros((0, hidden or 0), dtype=np.float32)
     max_length = resolve_max_length(tokenizer, model, max_length)
-    order = np.argsort([len(t) for t in texts], kind="stable")
-    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
-    out = None
+    tokens = tokenize_pairs(tokenizer, [("", t) for t in texts], max_length)
+    pad_id = _pad_id(tokenizer)
+    out = np.empty((len(texts), hidden or 0), dtype=np.float32)
+
+    def write(idx, vectors, _):
+        nonlocal out
+        if out.shape[1] != vectors.shape[1]:  # a config without hidden_size
+            out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+        out[idx] = vectors.numpy()
+
+    copies = HostCopies(torch, write)
     was_training = model.training
     model.eval()
     try:
         with torch.inference_mode():
+            batches = length_batches(tokens, batch_size)
             for idx in _progress(batches, progress, desc, unit="batch"):
-                chunk = [texts[i] for i in idx]
-                encoded = tokenizer(
-                    chunk,
-                    padding=True,
-                    truncation=True,
-                    max_length=max_length,
-                    return_tensors="pt",
+                batch = pad_batch(torch, [tokens[i] for i in idx], pad_id, device)
+                output = model(**batch.model_inputs())
+                record_embedded([texts[i] for i in idx], source="transformers")
+                vectors = pool(
+                    output.last_hidden_state, batch["attention_mask"], pooling
                 )
-                encoded = {k: v.to(device) for k, v in encoded.items()}
-                output = model(**encoded)
-                record_embedded(chunk, source="transformers")
-                states = output.last_hidden_state
-                vectors = pool(states, encoded["attention_mask"], pooling)
                 if normalize:
                     vectors = torch.nn.functional.normalize(vectors, dim=-1)
-                vectors = vectors.float().cpu().numpy()
-                if out is None:
-                    out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
-                out[idx] = vectors
+                copies.add(idx, vectors.float())
+            copies.flush()
     finally:
         model.train(was_training)
     return out
+
+
+def _pad_id(tokenizer):
+    """The id padding positions get (they are masked, so any id would do)."""
+    for pad_id in (tokenizer.pad_token_id, tokenizer.eos_token_id):
+        if pad_id is not None:
+            return pad_id
+    return 0
 
 
 def _progress(iterable, enabled, desc, unit="it"):

@@ -14,7 +14,7 @@ import pickle
 import numpy as np
 from sklearn.base import clone
 
-from ..rewards._base import LOSSES, get_reward_tags
+from ..rewards._base import LOSSES, get_reward_tags, uses_prepared_pairs
 
 _WORDS = (
     "tea coffee water juice is good bad healthy cheap costly sweet bitter "
@@ -302,6 +302,50 @@ def check_warm_start(learner, data, atol):
         )
 
 
+def check_fit_prepared(learner, data, atol):
+    """The optional prepared-pairs hook gives the same model as ``fit``.
+
+    For a learner the ensemble fits through ``prepare_pairs`` and
+    ``fit_prepared`` (see :func:`pcr_sklearn.rewards._base.uses_prepared_pairs`):
+    pairs prepared once by one clone, fed
+    to ``fit_prepared`` of other clones for every declared loss and for two
+    targets in a row, give the rewards of ``fit`` on the same data to 1e-10
+    (so the ensemble's fast path changes nothing), and are not modified by
+    the fits that use them.
+    """
+    if not uses_prepared_pairs(learner):
+        return
+    items_a, items_b, target, weight = data
+    seeded = _seeded(learner)
+    prepared = clone(learner).prepare_pairs(items_a, items_b)
+    snapshot = _pickled(prepared)
+    reference_target = {"log": target, "squared": 2.0 * target - 1.0}
+    for loss in get_reward_tags(learner).losses:
+        for fit_target in (reference_target[loss], reference_target[loss][::-1]):
+            member = clone(learner).set_params(**seeded)
+            member.fit_prepared(prepared, fit_target, weight, loss=loss)
+            plain = _fit(
+                learner, items_a, items_b, fit_target, weight, loss=loss, **seeded
+            )
+            _assert_close(
+                "fit_prepared",
+                _probabilities(member, items_a, items_b),
+                _probabilities(plain, items_a, items_b),
+                1e-10,
+                f"probabilities of fit_prepared and fit (loss={loss!r})",
+            )
+    if snapshot is not None and _pickled(prepared) != snapshot:
+        _fail("fit_prepared", "fit_prepared modified the prepared pairs.")
+
+
+def _pickled(value):
+    """``pickle.dumps(value)``, or None for what cannot be pickled."""
+    try:
+        return pickle.dumps(value)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return None
+
+
 # Determinism first: the later checks compare two fits and would blame
 # non-determinism on whatever property they test.
 _CHECKS = (
@@ -315,6 +359,7 @@ _CHECKS = (
     check_sample_weight_scale,
     check_sample_weight_used,
     check_warm_start,
+    check_fit_prepared,
 )
 
 
@@ -338,7 +383,9 @@ def check_reward_learner(learner, *, atol=1e-4, n_pairs=40):
     row; scaling all weights changes nothing; weights are used at all; every
     declared loss fits and rejects targets outside its range, naming the row;
     the same ``random_state`` gives the same rewards; pickling keeps the
-    rewards; a declared warm start resumes from the fitted solution.
+    rewards; a declared warm start resumes from the fitted solution; the
+    optional prepared-pairs hook (``prepare_pairs`` / ``fit_prepared``),
+    when present, gives the same model as ``fit``.
 
     Parameters
     ----------

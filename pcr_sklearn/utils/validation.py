@@ -9,10 +9,11 @@ offending row, so a user can find the bad value in their data.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import numbers
 
 import numpy as np
-from scipy.special import expit
 
 #: Column names of a text pair: the prompt and the two responses.
 TEXT_COLUMNS = ("prompt", "response_a", "response_b")
@@ -77,6 +78,40 @@ def hard_votes(rewards_a, rewards_b):
     return (a > b) + 0.5 * (a == b)
 
 
+def sigmoid_pair(x):
+    """``(sigmoid(x), sigmoid(-x))``, each to full relative precision.
+
+    Both come from one ``e = exp(-|x|)`` (which never overflows): the larger
+    is ``1 / (1 + e)``, the smaller ``e / (1 + e)``, so a vote near zero keeps
+    its relative precision (``1 - sigmoid(x)`` would not), and swapping
+    ``x`` for ``-x`` swaps the two results exactly. NumPy's vectorised
+    ``exp`` makes this several times faster than two calls to SciPy's
+    ``expit``, which it matches to a few units in the last place.
+
+    Parameters
+    ----------
+    x : array-like
+
+    Returns
+    -------
+    sigmoid_x, sigmoid_minus_x : ndarray, float64
+
+    Examples
+    --------
+    >>> from pcr_sklearn.utils.validation import sigmoid_pair
+    >>> [v.round(3).tolist() for v in sigmoid_pair([0.0, 2.0])]
+    [[0.5, 0.881], [0.5, 0.119]]
+    """
+    x = np.asarray(x, dtype=np.float64)
+    small = np.negative(np.abs(x))
+    np.exp(small, out=small)
+    large = np.add(small, 1.0)
+    np.divide(1.0, large, out=large)
+    np.multiply(small, large, out=small)
+    positive = x >= 0
+    return np.where(positive, large, small), np.where(positive, small, large)
+
+
 def pair_votes(rewards_a, rewards_b, vote="hard"):
     """Member votes for A from per-item rewards (columns are members).
 
@@ -99,7 +134,7 @@ def pair_votes(rewards_a, rewards_b, vote="hard"):
     array([0.5  , 0.731])
     """
     if vote == "soft":
-        return expit(np.subtract(rewards_a, rewards_b, dtype=np.float64))
+        return sigmoid_pair(np.subtract(rewards_a, rewards_b, dtype=np.float64))[0]
     if vote != "hard":
         raise ValueError(f"vote must be one of {VOTES}, got {vote!r}.")
     return hard_votes(rewards_a, rewards_b)
@@ -154,6 +189,72 @@ def check_pair_weights(sample_weight, n, name="sample_weight", *, allow_all_zero
     if not allow_all_zero and n > 0 and not weights.any():
         raise ValueError(f"{name} is all zero; at least one pair needs weight > 0.")
     return weights
+
+
+def rescale_weights(weights):
+    """Weights times the power of two that brings the largest into [0.5, 1).
+
+    Weights of 1e308 are valid float64 numbers, but their sum overflows to
+    inf and every weighted mean built on it becomes 0 or NaN. Multiplying by
+    a power of two is exact (short of underflowing weights below 1e-308 of
+    the largest, which cannot move a mean), so every weighted mean and every
+    ratio of weighted sums is unchanged bit for bit, while sums of up to
+    ``2**1000`` weights stay finite.
+
+    Parameters
+    ----------
+    weights : array-like
+        Non-negative finite weights (as :func:`check_pair_weights` returns).
+
+    Returns
+    -------
+    weights : ndarray, float64
+        A new array; the input itself when it is empty or all zero.
+
+    Examples
+    --------
+    >>> from pcr_sklearn.utils.validation import rescale_weights
+    >>> w = rescale_weights([1e308, 1e308])
+    >>> float(w.sum() / w[0])
+    2.0
+    >>> rescale_weights([1.0, 3.0]).tolist()
+    [0.25, 0.75]
+    """
+    weights = np.asarray(weights, dtype=np.float64)
+    if not weights.size:
+        return weights
+    largest = weights.max()
+    if not (np.isfinite(largest) and largest > 0):
+        return weights
+    return np.ldexp(weights, -int(np.frexp(largest)[1]))
+
+
+def weighted_mean(values, weights, axis=None):
+    """``np.average(values, axis, weights)`` that cannot overflow in the weights.
+
+    The weights are first rescaled with :func:`rescale_weights`, so the result
+    is the same as ``np.average``'s wherever that one is finite, and correct
+    for weights near the float64 limit too.
+
+    Parameters
+    ----------
+    values : array-like
+    weights : array-like
+        Non-negative weights along ``axis`` (or of ``values``' shape), not
+        all zero.
+    axis : int, default=None
+
+    Returns
+    -------
+    mean : float or ndarray
+
+    Examples
+    --------
+    >>> from pcr_sklearn.utils.validation import weighted_mean
+    >>> float(weighted_mean([0.0, 1.0], [1e308, 1e308]))
+    0.5
+    """
+    return np.average(values, axis=axis, weights=rescale_weights(weights))
 
 
 def check_probabilities(values, name, n=None, *, accept_proba=False):
@@ -241,8 +342,11 @@ def split_pairs(X, name="pairs"):
     return X[:, :d], X[:, d:]
 
 
-def check_finite(X, name):
+def check_finite(X, name, *, first_row=0):
     """Raise a ``ValueError`` naming the row and column of the first NaN/inf.
+
+    Inside :func:`deferred_finite_checks`, the call is recorded instead, for
+    the caller to run chunk by chunk.
 
     Parameters
     ----------
@@ -250,7 +354,14 @@ def check_finite(X, name):
         Numbers; more than two axes are flattened per row.
     name : str
         Argument name used in the message.
+    first_row : int, default=0
+        Number of ``X``'s first row in the caller's data (``X`` a chunk of
+        it), so that the message names the row the user knows.
     """
+    pending = _DEFERRED_FINITE_CHECKS.get()
+    if pending is not None:
+        pending.append((X, name))
+        return
     # Summing first is a cheap test that avoids a full boolean mask on the
     # common, clean path (it overflows to inf only for values near the
     # float limit, and then the exact mask below decides).
@@ -265,9 +376,37 @@ def check_finite(X, name):
     if bad.any():
         row, col = np.argwhere(bad)[0]
         raise ValueError(
-            f"{name} contains NaN or inf: row {row}, column {col} has "
+            f"{name} contains NaN or inf: row {row + first_row}, column {col} has "
             f"{plain(flat[row, col])!r}."
         )
+
+
+_DEFERRED_FINITE_CHECKS = contextvars.ContextVar(
+    "pcr_sklearn_deferred_finite_checks", default=None
+)
+
+
+@contextlib.contextmanager
+def deferred_finite_checks():
+    """Record the :func:`check_finite` calls made in the block instead of running them.
+
+    For a caller that reads the validated array chunk by chunk anyway
+    (prediction): it runs :func:`check_finite` on each chunk, with
+    ``first_row``, just before using it, instead of one more pass over the
+    whole array in memory (the same errors, naming the same row; only the
+    moment differs). The validation itself stays in one place.
+
+    Yields
+    ------
+    pending : list of (ndarray, str)
+        The ``(X, name)`` of every deferred check; the caller must run them.
+    """
+    pending = []
+    token = _DEFERRED_FINITE_CHECKS.set(pending)
+    try:
+        yield pending
+    finally:
+        _DEFERRED_FINITE_CHECKS.reset(token)
 
 
 def check_text_items(items, name="items", columns=TEXT_ITEM_COLUMNS):

@@ -10,8 +10,13 @@ Modules, one responsibility each:
 * :mod:`._member`: the trainable module of a member (head plus owned layers)
   and its forward pass;
 * :mod:`._training`: the optimisation loop (:class:`._training.TrainingConfig`);
-* :mod:`._estimator`: :class:`TransformerReward` (parameters, fit, rewards,
-  persistence).
+* :mod:`._persistence`: pickling without the backbone, and the reload of a
+  fitted reward (backbone checks, precision kept under ``"auto"``);
+* :mod:`._estimator`: :class:`TransformerReward` (parameters, fit, rewards).
+
+Tokenization, padding and token-length batching are shared with
+``PairEmbedder`` (:mod:`pcr_sklearn.text._hf`); a backbone pass keeps its
+results on the device and copies them to the host once per call.
 
 Sharing and caching design
 --------------------------

@@ -4,7 +4,10 @@ Everything here reads the backbone, nothing trains it. Texts are tokenized
 once per (tokenizer, max_length) through a token-id cache; backbone outputs
 (pooled vectors, or the states entering a split layer) go through the
 process-level feature cache, so every unique text is encoded once for all the
-members of an ensemble.
+members of an ensemble. Tokenization, padding and length batching are the
+helpers of :mod:`pcr_sklearn.text._hf`, shared with ``PairEmbedder``; a pass
+keeps its results on the device and copies them to the host once
+(:class:`pcr_sklearn.text._hf.HostCopies`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import warnings
 
 import numpy as np
 
+from ..._torch import cpu_bf16_support
+from ...text._hf import HostCopies, length_batches, pad_batch, tokenize_pairs
 from ...utils._caches import LRUCache, tensor_nbytes
 from ._surgery import StopForward, capture_layer_input
 
@@ -145,16 +150,33 @@ class Runtime:
         return torch.autocast(device_type=self.device.type, dtype=dtype)
 
 
-def resolve_precision(torch, precision, device, *, strict):
+#: ``precision="auto"`` on a CPU with native bf16 (:func:`cpu_bf16_support`)
+#: picks bf16 only for backbones at least this wide, where it pays for the
+#: lost fp32 precision. Measured on an AVX512-BF16 CPU
+#: (``benchmarks/bench_text_cpu.py``, frozen pass, one thread, CPU time): bf16
+#: is 3.5x as fast as fp32 for BERT-base, 2.4x at width 256 and 2.0x at 128,
+#: but 1.1x at width 64 and 0.8x at 16 (the casts of autocast weigh more next
+#: to small matmuls).
+CPU_BF16_MIN_HIDDEN = 128
+
+
+def resolve_precision(torch, precision, device, *, strict, hidden_size=None):
     """The compute precision for ``device``: ``"fp32"``, ``"bf16"`` or ``"fp16"``.
 
-    ``"auto"`` is bf16 on CUDA devices that support it, else fp32. A precision
-    the device cannot run raises with ``strict`` (``fit``), else falls back to
-    fp32 (reloading a fitted model on another machine).
+    ``"auto"`` is bf16 on CUDA devices that support it; on the CPU it is bf16
+    when the CPU has native bf16 dot products (AMX or AVX512-BF16, see
+    :func:`pcr_sklearn._torch.cpu_bf16_support`) and the backbone is at least
+    :data:`CPU_BF16_MIN_HIDDEN` wide (``hidden_size``; unknown counts as
+    narrow); fp32 otherwise. A precision the device cannot run raises with
+    ``strict`` (``fit``), else falls back to fp32 (reloading a fitted model on
+    another machine).
     """
     cuda = device.type == "cuda"
     bf16_ok = cuda and torch.cuda.is_bf16_supported()
     if precision == "auto":
+        if device.type == "cpu":
+            wide = hidden_size is not None and hidden_size >= CPU_BF16_MIN_HIDDEN
+            return "bf16" if wide and cpu_bf16_support() else "fp32"
         return "bf16" if bf16_ok else "fp32"
     if precision == "fp16" and not cuda:
         if strict:
@@ -170,6 +192,41 @@ def resolve_precision(torch, precision, device, *, strict):
             )
         return "fp32"
     return precision
+
+
+def choose_precision(torch, precision, device, model, *, strict, fitted=None):
+    """:func:`resolve_precision` for the backbone ``model`` on ``device``.
+
+    Reads the backbone's width from its config only when it matters
+    (``"auto"`` on a CPU with native bf16). ``fitted``: the ``(device,
+    precision)`` a fitted model used; a reload on the same kind of device
+    keeps that precision under ``"auto"``, so a model fitted in fp32 gives
+    the same rewards on a machine where ``"auto"`` would now pick bf16.
+    """
+    if precision == "auto" and fitted is not None:
+        fitted_device, fitted_precision = fitted
+        if torch.device(fitted_device).type == device.type:
+            precision = fitted_precision
+    hidden_size = None
+    if precision == "auto" and device.type == "cpu" and cpu_bf16_support():
+        hidden_size = _hidden_size(model)
+    return resolve_precision(
+        torch, precision, device, strict=strict, hidden_size=hidden_size
+    )
+
+
+def _hidden_size(model):
+    """Width of the backbone ``model`` from its config, or ``None`` if unknown."""
+    from ...text._hf import model_config
+
+    if model is None:
+        return None
+    try:
+        size = getattr(model_config(model), "hidden_size", None)
+    except (OSError, ValueError, KeyError):
+        # Unreadable here: loading the model will raise the real error.
+        return None
+    return size if isinstance(size, int) else None
 
 
 def backbone_dtype(torch, precision):
@@ -257,91 +314,23 @@ def unique_texts(*groups):
     return texts, digests, inverses
 
 
-def _tokenize(tokenizer, texts, max_length):
-    """Token ids (and token types when the tokenizer makes them) per text.
-
-    A prompt and its response are encoded as a tokenizer *text pair*
-    (``tokenizer(prompt, response)``: ``[CLS] prompt [SEP] response [SEP]`` with
-    segment ids for BERT-like models, the model's own pair template otherwise),
-    truncated longest-first to ``max_length`` tokens. Texts without a prompt are
-    encoded alone. Returns one ``(int32 ids, int8 types or None)`` pair of
-    arrays per text.
-    """
-    out = [None] * len(texts)
-    paired = [i for i, (p, _) in enumerate(texts) if p]
-    single = [i for i, (p, _) in enumerate(texts) if not p]
-    for rows, with_prompt in ((paired, True), (single, False)):
-        if not rows:
-            continue
-        responses = [texts[i][1] for i in rows]
-        # One call per group (the fast tokenizers batch it in Rust); the
-        # attention mask is all ones here (no padding), so it is not built.
-        options = dict(
-            truncation=True, max_length=max_length, return_attention_mask=False
-        )
-        if with_prompt:
-            prompts = [texts[i][0] for i in rows]
-            encoded = tokenizer(prompts, responses, **options)
-        else:
-            encoded = tokenizer(responses, **options)
-        ids = encoded["input_ids"]
-        types = encoded.get("token_type_ids")
-        if types is None:
-            for j, i in enumerate(rows):
-                out[i] = (np.asarray(ids[j], dtype=np.int32), None)
-        else:
-            for j, i in enumerate(rows):
-                out[i] = (
-                    np.asarray(ids[j], dtype=np.int32),
-                    np.asarray(types[j], dtype=np.int8),
-                )
-    return out
-
-
 def cached_tokens(runtime, texts, digests):
-    """Token ids of ``texts`` (see :func:`_tokenize`), through a bounded cache."""
+    """Token ids of ``texts`` (see :func:`~pcr_sklearn.text._hf.tokenize_pairs`).
+
+    Through a bounded cache keyed by tokenizer identity and ``max_length``.
+    """
     prefix = (runtime.identity, runtime.max_length)
     keys = [prefix + (d,) for d in digests]
     out = _TOKENS.get_many(keys)
     missing = [i for i, value in enumerate(out) if value is None]
     if missing:
-        computed = _tokenize(
+        computed = tokenize_pairs(
             runtime.tokenizer, [texts[i] for i in missing], runtime.max_length
         )
         for i, value in zip(missing, computed, strict=True):
             out[i] = value
         _TOKENS.put_many((keys[i], out[i]) for i in missing)
     return out
-
-
-def pad_batch(torch, tokens, pad_id, device):
-    """Right-pad token lists into model inputs.
-
-    Right padding keeps every real token at positions ``0..len-1`` whatever the
-    batch, so a text's hidden states do not depend on its batch mates (left
-    padding shifts positions in some decoder models); the cached states of
-    ``"last-n"`` rely on that.
-    """
-    lengths = np.fromiter((len(ids) for ids, _ in tokens), np.int64, len(tokens))
-    real = np.arange(lengths.max()) < lengths[:, None]
-    # Boolean-mask assignment fills row by row, in the order of the concatenation.
-    ids = np.full(real.shape, int(pad_id), dtype=np.int64)
-    ids[real] = np.concatenate([row_ids for row_ids, _ in tokens])
-    batch = {
-        "input_ids": torch.from_numpy(ids).to(device),
-        "attention_mask": torch.from_numpy(real.astype(np.int64)).to(device),
-    }
-    if tokens[0][1] is not None:
-        types = np.zeros(real.shape, dtype=np.int64)
-        types[real] = np.concatenate([row_types for _, row_types in tokens])
-        batch["token_type_ids"] = torch.from_numpy(types).to(device)
-    return batch
-
-
-def length_batches(tokens, batch_size):
-    """Index batches in order of token length, so batches carry little padding."""
-    order = np.argsort([len(ids) for ids, _ in tokens], kind="stable")
-    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
 # --------------------------------------------------------------------------- #
@@ -359,10 +348,23 @@ def backbone_pass(
     the pass there), one unpadded ``(n_tokens, hidden)`` tensor per text.
     ``batch_size`` texts go through per forward; ``progress`` shows a bar.
     """
-    from ...text._hf import _progress, pool
+    from ...text._hf import _progress, _to_device, pool
     from ...text._hooks import record_embedded
 
     out = [None] * len(tokens)
+
+    def write(idx, values, lengths):
+        if lengths is None:
+            # The per-text rows are views of one host tensor per copy.
+            for i, row in zip(idx, values.unbind(0), strict=True):
+                out[i] = row
+        else:
+            # Clones: each text's states own their memory, so the cache's byte
+            # count is what is held, whatever else it evicts.
+            for i, row in zip(idx, values.split(lengths), strict=True):
+                out[i] = row.clone()
+
+    copies = HostCopies(torch, write)
     batches = length_batches(tokens, batch_size)
     # no_grad, not inference_mode: the cached tensors later feed layers that are
     # trained, and inference tensors cannot be saved for backward.
@@ -373,14 +375,14 @@ def backbone_pass(
         runtime.autocast(torch),
     ):
         for idx in _progress(batches, progress, "Encoding", "batch"):
+            batch_tokens = [tokens[i] for i in idx]
             batch = pad_batch(
-                torch,
-                [tokens[i] for i in idx],
-                runtime.tokenizer.pad_token_id,
-                runtime.device,
+                torch, batch_tokens, runtime.tokenizer.pad_token_id, runtime.device
             )
             try:
-                output = runtime.backbone(**batch, **runtime.forward_kwargs)
+                output = runtime.backbone(
+                    **batch.model_inputs(), **runtime.forward_kwargs
+                )
             except StopForward:
                 output = None
             record_embedded([texts[i] for i in idx], source=SOURCE)
@@ -390,13 +392,21 @@ def backbone_pass(
                 vectors = pool(
                     output.last_hidden_state.float(), batch["attention_mask"], pooling
                 )
-                # One copy per batch; the per-text rows are views.
-                for i, row in zip(idx, vectors.cpu().unbind(0), strict=True):
-                    out[i] = row
+                copies.add(idx, vectors)
             else:
-                states = captured.pop("hidden").detach().cpu()
-                for j, i in enumerate(idx):
-                    out[i] = states[j, : len(tokens[i][0])].clone()
+                # The real tokens only, gathered on the device with indices made
+                # on the host (a boolean mask would wait for the device).
+                states = captured.pop("hidden").detach()
+                lengths = [len(ids) for ids, _ in batch_tokens]
+                width = states.shape[1]
+                flat = np.concatenate(
+                    [j * width + np.arange(n) for j, n in enumerate(lengths)]
+                )
+                rows = states.reshape(-1, states.shape[-1]).index_select(
+                    0, _to_device(torch, flat, runtime.device)
+                )
+                copies.add(idx, rows, lengths)
+        copies.flush()
     return out
 
 

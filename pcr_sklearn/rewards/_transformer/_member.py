@@ -112,11 +112,11 @@ def text_rewards(torch, runtime, module, spec, batch_tokens, *, states=None, x=N
             padded = torch.nn.utils.rnn.pad_sequence(list(states), batch_first=True)
             runtime.inject["hidden"] = padded.to(runtime.device, non_blocking=True)
             try:
-                output = runtime.shell(**batch, **runtime.forward_kwargs)
+                output = runtime.shell(**batch.model_inputs(), **runtime.forward_kwargs)
             finally:
                 runtime.inject.pop("hidden", None)
         else:
-            output = module.backbone(**batch, **runtime.forward_kwargs)
+            output = module.backbone(**batch.model_inputs(), **runtime.forward_kwargs)
     # Pooling and head in fp32, outside autocast: bf16 keeps ~3 significant
     # digits, enough to turn close reward pairs into ties.
     hidden = output.last_hidden_state.float()

@@ -1,0 +1,393 @@
+"""Members drawn from a fitted population of annotators (a random-utility model).
+
+Hard votes can say "unsure" only where members split, so an ensemble that is
+to be calibrated on prompts it has never seen needs members that split where
+annotators would. This module fits a population and draws members from it:
+
+* a *mean reward* ``f``: the reward learner fitted to the soft labels with the
+  log-loss (a soft-label Bradley-Terry reward; one member fit);
+* an idiosyncratic *taste* per annotator: a smooth random function ``g_j`` of
+  the item, a Gaussian-process sample with an RBF kernel of length ``ell``
+  (approximated by random Fourier features, scikit-learn's
+  :class:`~sklearn.kernel_approximation.RBFSampler`).
+
+Member ``j`` is the deterministic reward ``r_j(x) = f(x) + taste * g_j(x)``: a
+sampled annotator of Thurstone's random-utility model with smooth, correlated
+utility shocks. An annotator prefers A with probability
+``Phi((f(A) - f(B)) / (taste * sqrt(2 (1 - k(A, B)))))`` (``k`` the kernel), so
+the share of ``k`` sampled members voting A approaches it at rate
+``p (1 - p) / k`` (the paper's Theorem 2 with a learned population). For two
+distant items this is a probit Bradley-Terry probability; for two near
+duplicates the taste difference shrinks with their distance, as it should.
+Members come in antithetic pairs (``+z`` and ``-z`` for the same draw ``z``),
+which halves the Monte-Carlo error of the share for shares near 1/2.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+from scipy.special import log_ndtr
+from sklearn.kernel_approximation import RBFSampler
+
+from ._stages import StageLoop
+from .rewards._base import member_rewards, seeded_clone
+from .utils.validation import pair_votes, rescale_weights
+
+#: Random Fourier features per item for the taste functions.
+N_TASTE_FEATURES = 512
+# Training pairs the taste scale is fitted on: one scalar needs few, and the
+# taste features of every pair would cost as much as the members' votes.
+_TASTE_FIT_PAIRS = 20_000
+# Pairs per block when votes are computed for many members at once: bounds
+# the memory of the (pairs x features) taste block.
+_BLOCK = 4096
+
+
+class SampledReward:
+    """One member drawn from a population: the mean reward plus its own taste.
+
+    ``reward(items) = mean.reward(items) + features.transform(items) @ taste``.
+    Members of one population share ``mean`` and ``features`` (the same
+    objects), so :meth:`batch_rewards` evaluates them once for all members.
+
+    Parameters
+    ----------
+    mean : fitted reward learner
+        The population's mean reward.
+    features : fitted RBFSampler
+        The random Fourier features of the taste functions.
+    taste : ndarray of shape (n_features,)
+        This member's taste coefficients.
+    """
+
+    def __init__(self, mean, features, taste):
+        self.mean = mean
+        self.features = features
+        self.taste = taste
+
+    def reward(self, items):
+        """This member's reward of each item, float64 of shape ``(n_items,)``."""
+        return self.batch_rewards([self], items)[:, 0]
+
+    @classmethod
+    def batch_rewards(cls, members, items):
+        """Rewards of several members; shared means and features computed once.
+
+        Parameters
+        ----------
+        members : list of SampledReward
+        items : array-like of shape (n_items, n_item_features)
+
+        Returns
+        -------
+        rewards : ndarray of shape (n_items, len(members))
+        """
+        items = np.asarray(items)
+        out = np.empty((items.shape[0], len(members)))
+        groups = {}
+        for j, member in enumerate(members):
+            key = (id(member.mean), id(member.features))
+            groups.setdefault(key, []).append(j)
+        for columns in groups.values():
+            first = members[columns[0]]
+            tastes = np.column_stack([members[j].taste for j in columns])
+            base = member_rewards([first.mean], items)
+            taste = first.features.transform(item_features(first.mean, items)) @ tastes
+            out[:, columns] = base + taste
+        return out
+
+    def __repr__(self):
+        return f"SampledReward(mean={self.mean!r})"
+
+
+class Population:
+    """A fitted population of annotators to draw members from.
+
+    Parameters
+    ----------
+    mean : fitted reward learner
+        The mean reward ``f``.
+    features : fitted RBFSampler
+        Random Fourier features of the taste kernel.
+    taste : float
+        Scale of the taste functions, in reward units.
+    seed : int
+        Seeds the draws: member ``j`` is the same for every call.
+    """
+
+    def __init__(self, mean, features, taste, seed):
+        self.mean = mean
+        self.features = features
+        self.taste = taste
+        self.seed = seed
+
+    @classmethod
+    def fit(
+        cls,
+        prototype,
+        items_a,
+        items_b,
+        target,
+        sample_weight,
+        *,
+        taste,
+        taste_length,
+        seed,
+    ):
+        """Fit the mean reward and the taste features on training pairs.
+
+        Parameters
+        ----------
+        prototype : reward learner
+            Cloned and fitted to the soft labels with ``loss="log"``.
+        items_a, items_b : ndarray
+            Items, numeric ``(n_pairs, n_item_features)`` or text rows.
+        target, sample_weight : ndarray of shape (n_pairs,)
+        taste : float or "mle"
+            Scale of the taste functions (0: every member is the mean).
+            ``"mle"``: the scale under which the population's vote shares fit
+            the training soft labels best (maximum likelihood, see
+            :func:`fit_taste`).
+        taste_length : float
+            Length scale of the taste kernel, relative to the median distance
+            between the two items of a training pair (so it does not depend on
+            the scale of the features).
+        seed : int
+
+        Returns
+        -------
+        population : Population
+        """
+        mean = seeded_clone(prototype, seed)
+        mean.fit(items_a, items_b, target, sample_weight, loss="log")
+        keep = sample_weight > 0
+        features_a = item_features(mean, items_a[keep])
+        features_b = item_features(mean, items_b[keep])
+        length = taste_length * _median_distance(
+            features_a, features_b, rescale_weights(sample_weight[keep])
+        )
+        features = RBFSampler(
+            gamma=0.5 / length**2,
+            n_components=N_TASTE_FEATURES,
+            random_state=seed,
+        ).fit(features_a[:1])
+        population = cls(mean, features, 0.0, int(seed))
+        if taste == "mle":
+            taste = population.fit_taste(
+                items_a[keep], items_b[keep], target[keep], sample_weight[keep]
+            )
+        population.taste = float(taste)
+        return population
+
+    def fit_taste(self, items_a, items_b, target, sample_weight):
+        """The taste scale that makes the vote shares fit the soft labels best.
+
+        Under the population, an annotator prefers A with probability
+        ``Phi(m / (taste * s))``, where ``m`` is the mean's reward difference
+        and ``s = ||phi(A) - phi(B)||`` the size of the taste difference
+        (exactly, for the fitted features). One scalar, fitted by maximum
+        likelihood of the soft labels on (at most ``_TASTE_FIT_PAIRS`` of) the
+        training pairs: it follows the scale of the mean reward, so it means
+        the same whatever the learner's regularisation, and it goes to zero
+        when the labels show no disagreement at all.
+
+        Returns
+        -------
+        taste : float
+        """
+        rng = np.random.default_rng([self.seed, 1])
+        if len(target) > _TASTE_FIT_PAIRS:
+            rows = np.sort(rng.choice(len(target), _TASTE_FIT_PAIRS, replace=False))
+            items_a, items_b = items_a[rows], items_b[rows]
+            target, sample_weight = target[rows], sample_weight[rows]
+        margin = (
+            member_rewards([self.mean], items_a) - member_rewards([self.mean], items_b)
+        )[:, 0]
+        spread = np.linalg.norm(
+            self.features.transform(item_features(self.mean, items_a))
+            - self.features.transform(item_features(self.mean, items_b)),
+            axis=1,
+        )
+        return fit_taste(margin, spread, target, sample_weight)
+
+    def taste_coefficients(self, indices):
+        """Taste coefficients of members ``indices``, shape ``(n_features, len)``.
+
+        Member ``2 i`` takes draw ``z_i`` and member ``2 i + 1`` takes ``-z_i``
+        (antithetic pairs); ``z_i`` depends only on the seed and ``i``.
+        """
+        n = self.features.n_components
+        columns = []
+        for j in indices:
+            z = np.random.default_rng([self.seed, j // 2]).standard_normal(n)
+            columns.append(self.taste * (z if j % 2 == 0 else -z))
+        return np.column_stack(columns) if columns else np.empty((n, 0))
+
+    def members(self, indices):
+        """Members ``indices`` of the population."""
+        tastes = self.taste_coefficients(indices)
+        return [
+            SampledReward(self.mean, self.features, tastes[:, i])
+            for i in range(tastes.shape[1])
+        ]
+
+    def votes(self, items_a, items_b, indices, vote):
+        """Votes of members ``indices`` on pairs, shape ``(n_pairs, len)``.
+
+        Computed block by block over the pairs, with the mean rewards and the
+        taste features of each block evaluated once for all the members.
+        """
+        tastes = self.taste_coefficients(indices)
+        out = np.empty((len(items_a), tastes.shape[1]))
+        for start in range(0, len(items_a), _BLOCK):
+            rows = slice(start, start + _BLOCK)
+            rewards_a = self._rewards(items_a[rows], tastes)
+            rewards_b = self._rewards(items_b[rows], tastes)
+            out[rows] = pair_votes(rewards_a, rewards_b, vote)
+        return out
+
+    def _rewards(self, items, tastes):
+        base = member_rewards([self.mean], items)
+        return base + self.features.transform(item_features(self.mean, items)) @ tastes
+
+
+class PopulationLoop(StageLoop):
+    """Adds members drawn from a :class:`Population`, with equal weights.
+
+    Same interface as :class:`~pcr_sklearn._stages.StageLoop` (early
+    stopping, interrupts and results work the same); a "stage" draws the next
+    member. The votes of the members a run will add are computed in one pass
+    over the pairs.
+    """
+
+    def __init__(self, population, *args, **kwargs):
+        kwargs.setdefault("objective", None)
+        kwargs.setdefault("n_backfit", 0)
+        super().__init__(population.mean, *args, **kwargs)
+        self.population = population
+        # The population's mean reward is the one member fit of this loop.
+        self.n_member_fits += 1
+        self._planned = {}
+        self._validation_votes = {}
+
+    def run(self, n_stages, validation=None, **kwargs):
+        """Draw up to ``n_stages`` more members (see :meth:`StageLoop.run`)."""
+        indices = range(len(self.members), len(self.members) + n_stages)
+        votes = self.population.votes(self.items_a, self.items_b, indices, self.vote)
+        self._planned = dict(zip(indices, votes.T, strict=True))
+        return super().run(n_stages, validation, **kwargs)
+
+    def add_stage(self):
+        """Draw the next member; weights stay equal."""
+        j = len(self.members)
+        votes = self._planned.pop(j, None)
+        if votes is None:
+            votes = self.population.votes(self.items_a, self.items_b, [j], self.vote)
+            votes = votes[:, 0]
+        (member,) = self.population.members([j])
+        self.members.append(member)
+        self.votes = np.column_stack([self.votes, votes])
+        self.weights = np.full(len(self.members), 1.0 / len(self.members))
+        self.train_score.append(self.error)
+        self._completed = self._snapshot()
+        if self.verbose:
+            print(
+                f"[PairwiseCalibratedEnsemble] stage {len(self.members)}: "
+                f"train error {self.train_score[-1]:.5f} (member drawn)"
+            )
+        return self.train_score[-1]
+
+    def validation_error(self, validation):
+        """Error of the current members on validation pairs (votes cached)."""
+        items_a, items_b, target, weight = validation
+        cache = self._validation_votes.setdefault(id(validation), {})
+        missing = [j for j in range(len(self.members)) if j not in cache]
+        if missing:
+            fresh = _votes_of(self, items_a, items_b, missing)
+            cache.update(zip(missing, fresh.T, strict=True))
+        votes = np.column_stack([cache[j] for j in range(len(self.members))])
+        share = votes @ self.weights
+        return float(np.average((share - target) ** 2, weights=weight))
+
+    def staged_weights(self):
+        """Equal weights for every prefix of the members."""
+        return [np.full(j, 1.0 / j) for j in range(1, len(self.members) + 1)]
+
+
+def _votes_of(loop, items_a, items_b, indices):
+    """Votes of members ``indices`` of ``loop`` (drawn or earlier) on pairs."""
+    # Members drawn from an earlier population (warm start, partial_fit on
+    # other pairs) are evaluated as members; this population's, in one pass.
+    mean = loop.population.mean
+    if all(getattr(loop.members[j], "mean", None) is mean for j in indices):
+        return loop.population.votes(items_a, items_b, indices, loop.vote)
+    members = [loop.members[j] for j in indices]
+    rewards_a = member_rewards(members, items_a)
+    rewards_b = member_rewards(members, items_b)
+    return pair_votes(rewards_a, rewards_b, loop.vote)
+
+
+def fit_taste(margin, spread, target, sample_weight):
+    """Maximum-likelihood scale ``t`` of ``P(A) = Phi(margin / (t * spread))``.
+
+    Parameters
+    ----------
+    margin, spread, target, sample_weight : ndarray of shape (n_pairs,)
+        Mean reward differences, taste-difference sizes, soft labels, weights.
+
+    Returns
+    -------
+    taste : float
+        In a bracket of ``1e-4`` to ``1e3`` times the median ``|margin| /
+        spread``; 0 when no pair is informative (every pair a tie).
+    """
+    useful = (spread > 0) & (margin != 0) & (sample_weight > 0)
+    if not useful.any():
+        return 0.0
+    ratio = margin[useful] / spread[useful]
+    p, w = target[useful], sample_weight[useful] / sample_weight[useful].sum()
+    typical = float(np.median(np.abs(ratio)))
+
+    def negative_log_likelihood(log_taste):
+        z = ratio / np.exp(log_taste)
+        return -(w @ (p * log_ndtr(z) + (1.0 - p) * log_ndtr(-z)))
+
+    result = minimize_scalar(
+        negative_log_likelihood,
+        bounds=(np.log(typical * 1e-4), np.log(typical * 1e3)),
+        method="bounded",
+        options={"xatol": 1e-6},
+    )
+    return float(np.exp(result.x))
+
+
+def item_features(mean, items):
+    """The numeric description of items that taste functions are drawn on.
+
+    The items themselves for numeric reward learners; for learners of text
+    items, their ``item_features`` (optional protocol extension, e.g. the
+    frozen backbone's pooled vectors of a ``TransformerReward``).
+    """
+    describe = getattr(mean, "item_features", None)
+    if describe is not None:
+        return np.asarray(describe(items), dtype=np.float64)
+    return np.asarray(items, dtype=np.float64)
+
+
+def _median_distance(features_a, features_b, weights):
+    """Weighted median distance between the two items of the pairs (1 if 0).
+
+    Weighted, so that integer pair weights and duplicated pairs give the same
+    length scale.
+    """
+    diff = features_a - features_b
+    distance = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    keep = distance > 0
+    if not keep.any():
+        return 1.0
+    distance, weights = distance[keep], weights[keep]
+    order = np.argsort(distance, kind="stable")
+    cumulative = np.cumsum(weights[order])
+    middle = np.searchsorted(cumulative, 0.5 * cumulative[-1])
+    return float(distance[order][middle])

@@ -1,0 +1,184 @@
+"""Numerics that used to fail silently: weights and counts near the float64 limit.
+
+Every place that sums or averages pair weights rescales them by a power of two
+first (exact), so weights of 1e308 give the model that weights of 1 give,
+without overflow warnings; vote counts are rescaled per pair the same way.
+"""
+
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+from pcr_sklearn import PairwiseCalibratedEnsemble
+from pcr_sklearn._simplex import simplex_least_squares
+from pcr_sklearn._stages import weighted_error
+from pcr_sklearn.baselines import SoftBradleyTerry
+from pcr_sklearn.datasets import soft_labels_from_votes
+from pcr_sklearn.metrics import (
+    calibration_error,
+    disagreement_scores,
+    regret,
+    single_reward_floor,
+)
+from pcr_sklearn.utils.validation import (
+    check_finite,
+    deferred_finite_checks,
+    rescale_weights,
+    weighted_mean,
+)
+
+
+@pytest.fixture(autouse=True)
+def _overflow_is_an_error():
+    # "Without overflow" means without the warning too.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        yield
+
+
+#: Times weights in [0.5, 2): the largest is 1e308.
+HUGE = 5e307
+
+
+def _data(n=200, seed=0):
+    rng = np.random.default_rng(seed)
+    y_true = rng.uniform(size=n)
+    y_prob = np.clip(y_true + rng.normal(scale=0.2, size=n), 0, 1)
+    weight = rng.uniform(0.5, 2.0, size=n)
+    return y_true, y_prob, weight
+
+
+# ------------------------------------------------------------ the helpers
+
+
+def test_rescale_weights_is_exact_and_bounded():
+    weight = np.array([3.0, 0.0, 1e-3, 7.5])
+    scaled = rescale_weights(weight)
+    assert 0.5 <= scaled.max() < 1.0
+    # A power of two: every ratio, hence every weighted mean, is unchanged.
+    assert_array_equal(scaled / scaled[0], weight / weight[0])
+    assert np.isfinite(rescale_weights(np.full(1000, 1.7e308)).sum())
+    assert_array_equal(rescale_weights(np.zeros(3)), np.zeros(3))
+    assert rescale_weights(np.empty(0)).shape == (0,)
+
+
+def test_weighted_mean_equals_np_average_and_survives_huge_weights():
+    y_true, y_prob, weight = _data()
+    values = (y_prob - y_true) ** 2
+    # Bit for bit where np.average is finite.
+    assert weighted_mean(values, weight) == np.average(values, weights=weight)
+    assert_allclose(
+        weighted_mean(values, weight * HUGE), np.average(values, weights=weight)
+    )
+    matrix = np.column_stack([values, 2 * values])
+    assert_allclose(
+        weighted_mean(matrix, np.full(len(values), 1e308), axis=0),
+        matrix.mean(axis=0),
+    )
+
+
+# --------------------------------------------- every weighted mean or sum
+
+
+@pytest.mark.parametrize(
+    "metric",
+    [calibration_error, regret, lambda t, p, **kw: single_reward_floor(t, **kw)],
+)
+def test_metrics_with_weights_near_the_float64_limit(metric):
+    # Measured before: np.average's weight sum overflowed (0/inf or nan).
+    y_true, y_prob, weight = _data()
+    expected = metric(y_true, y_prob, sample_weight=weight)
+    assert_allclose(metric(y_true, y_prob, sample_weight=weight * HUGE), expected)
+    assert_allclose(metric(y_true, y_prob, sample_weight=1e308), metric(y_true, y_prob))
+
+
+def test_disagreement_and_training_error_with_huge_weights():
+    y_true, y_prob, weight = _data()
+    votes = (np.random.default_rng(1).uniform(size=(len(y_true), 3)) > 0.5) * 1.0
+    assert_allclose(
+        disagreement_scores(votes, y_true, sample_weight=weight * HUGE),
+        disagreement_scores(votes, y_true, sample_weight=weight),
+    )
+    assert_allclose(
+        weighted_error(y_prob, y_true, weight * HUGE),
+        weighted_error(y_prob, y_true, weight),
+    )
+
+
+def test_simplex_weights_with_huge_weights():
+    rng = np.random.default_rng(2)
+    votes = (rng.uniform(size=(300, 4)) > 0.5) * 1.0
+    target = votes @ [0.5, 0.3, 0.2, 0.0]
+    weight = rng.uniform(0.5, 2.0, size=300)
+    expected = simplex_least_squares(votes, target, weight)
+    assert_allclose(simplex_least_squares(votes, target, weight * HUGE), expected)
+    assert_allclose(expected, [0.5, 0.3, 0.2, 0.0], atol=1e-9)
+
+
+def test_estimators_with_weights_near_the_float64_limit():
+    # Measured before: a constant model and overflow warnings.
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(2, 300, 3))
+    y = 0.7 * (a[:, 0] > b[:, 0]) + 0.3 * (a[:, 1] > b[:, 1])
+    X = np.hstack([a, b])
+    weight = np.full(300, 1e308)
+    for make in (
+        lambda: PairwiseCalibratedEnsemble(
+            n_estimators=2, members="stagewise", n_backfit=1, random_state=0
+        ),
+        lambda: SoftBradleyTerry(random_state=0),
+    ):
+        plain = make().fit(X, y)
+        huge = make().fit(X, y, sample_weight=weight)
+        assert_allclose(huge.predict_proba(X), plain.predict_proba(X), atol=1e-10)
+        assert_allclose(huge.score(X, y, sample_weight=weight), plain.score(X, y))
+
+
+# ---------------------------------------------------------- vote counts
+
+
+def test_soft_labels_from_huge_vote_counts():
+    # Measured before: 1e308 + 1e308 = inf, so the label was 0, not 0.5.
+    assert_array_equal(soft_labels_from_votes([1e308], [1e308]), [0.5])
+    assert_array_equal(soft_labels_from_votes([1e308], [1e308], [1e308]), [0.5])
+    assert_allclose(soft_labels_from_votes([1.5e308], [0.5e308]), [0.75])
+    assert_allclose(
+        soft_labels_from_votes([1e308, 3.0], [1e308, 1.0], [1e308, 0.0], ties="drop"),
+        [0.5, 0.75],
+    )
+    # Ties far larger than the decisive votes do not drown them with "drop".
+    assert_allclose(
+        soft_labels_from_votes([2e-300], [1e-300], [1e308], ties="drop"), [2 / 3]
+    )
+
+
+def test_soft_labels_of_ordinary_counts_are_unchanged_bit_for_bit():
+    rng = np.random.default_rng(4)
+    a, b, tie = rng.integers(0, 50, size=(3, 500)).astype(float)
+    a[0] = b[0] = tie[0] = 0.0
+    a[0] = 1.0
+    assert_array_equal(
+        soft_labels_from_votes(a, b, tie), (a + 0.5 * tie) / (a + b + tie)
+    )
+    decisive = a + b
+    expected = np.divide(a, decisive, out=np.full(500, 0.5), where=decisive > 0)
+    assert_array_equal(soft_labels_from_votes(a, b, tie, ties="drop"), expected)
+    with pytest.raises(ValueError, match="index 2 has no votes"):
+        soft_labels_from_votes([1, 1, 0], [0, 1, 0], [0, 0, 0])
+
+
+# ---------------------------------------------- deferred finiteness checks
+
+
+def test_check_finite_names_the_row_of_the_callers_data():
+    X = np.ones((4, 3))
+    X[2, 1] = np.nan
+    with pytest.raises(ValueError, match="row 102, column 1"):
+        check_finite(X, "pairs", first_row=100)
+    with deferred_finite_checks() as pending:
+        check_finite(X, "pairs")  # recorded, not run
+    assert len(pending) == 1 and pending[0][0] is X
+    with pytest.raises(ValueError, match="row 2"):
+        check_finite(X, "pairs")  # the context is over
