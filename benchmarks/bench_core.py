@@ -1,16 +1,43 @@
-"""Core speed and memory: FSAM overhead over plain reward fits, predict throughput.
+"""Core costs: the defaults against plain reward fits, CV, predict and memory.
 
 Usage::
 
-    python benchmarks/bench_core.py            # 100,000 pairs x 64 features, k=8
+    python benchmarks/bench_core.py            # full run, ~5 min on 2 cores
     python benchmarks/bench_core.py --quick    # small smoke run
 
-Compares, side by side in one run, the time of ``PairwiseCalibratedEnsemble``
-with ``n_estimators=8`` against 8 plain ``LinearReward`` fits on the same
-pairs (the FSAM overhead ratio, target <= 1.3 for plain FSAM: one member fit
-per stage, ``objective="weighted", n_backfit=0``), reports
-the default settings' time too, ``predict_proba`` throughput on 1,000,000
-pairs (target < 2 s) and peak memory. Writes ``benchmarks/results/bench_core.json``.
+One run reports, side by side:
+
+* **fits** on 100,000 pairs x 64 features per item (a noisy 4-group linear
+  mixture, soft labels from 5 votes), k=8: the time of 8 plain
+  ``LinearReward`` fits; the new defaults -- ``PairwiseCalibratedEnsemble()``
+  (population members: one member fit, 64 draws) and
+  ``PairwiseCalibratedEnsemble(members="stagewise", n_estimators=8)`` with
+  the new stagewise defaults -- and their time over the plain fits (target
+  <= 4x); the old stagewise defaults (``objective="auto", n_backfit=5``,
+  no budget: ``max_fits_per_stage=None``), with today's sharpened re-fits
+  and with the log-loss re-fits of before (``LinearReward`` stripped of its
+  ``penalty`` tag); ``n_member_fits_`` and the error on 50,000 held-out
+  pairs of each;
+* **choosing k** on the argument data (TF-IDF features of all 16,927 pairs,
+  ``GroupKFold(3)`` by debate): ``PairwiseCalibratedEnsembleCV`` (one fit per
+  fold, every prefix scored) against ``GridSearchCV`` over ``n_estimators``,
+  for the population default (k in 8..128) and stagewise members (k in 1..8,
+  the new stagewise defaults in both): the chosen k and the time ratio
+  (target <= 0.4);
+* **predict_proba** of 8 stagewise linear members on 1,000,000 pairs against
+  the matrix product ``X @ W`` of the same shapes (target <= 1.5x), measured
+  by ``benchmarks/bench_predict.py``'s ``worker_predict``;
+* **memory**: peak traced memory of the stagewise default fit and the
+  process's max RSS.
+
+Everything runs with one BLAS thread: on this shared 2-core machine threaded
+BLAS made the in-loop member fits 4-5x slower (oversubscription) while plain
+fits barely changed, so threaded ratios measured the load, not the code
+(``bench_predict.py`` does the same); the stagewise default's ratio with
+every core given to BLAS is reported too, and CPU-time ratios next to the
+wall-time ones. Writes
+``benchmarks/results/bench_core.json`` and ``bench_core.md`` (``_quick``
+suffix with ``--quick``).
 """
 
 import argparse
@@ -18,18 +45,35 @@ import json
 import os
 import platform
 import resource
+import sys
 import time
 import tracemalloc
 from pathlib import Path
 
 import numpy as np
 import sklearn
+from sklearn.model_selection import GridSearchCV, GroupKFold
+from threadpoolctl import threadpool_limits
 
-import pcr_sklearn
-from pcr_sklearn import PairwiseCalibratedEnsemble
-from pcr_sklearn.rewards import LinearReward
+ROOT = Path(__file__).resolve().parents[1]
+for path in (ROOT, ROOT / "benchmarks"):
+    if str(path) not in sys.path:
+        sys.path.insert(0, str(path))
 
-RESULTS = Path(__file__).parent / "results"
+import bench_predict  # noqa: E402
+from recovery import LogRefitLinearReward  # noqa: E402
+
+import pcr_sklearn  # noqa: E402
+from pcr_sklearn import (  # noqa: E402
+    PairwiseCalibratedEnsemble,
+    PairwiseCalibratedEnsembleCV,
+)
+from pcr_sklearn.datasets import load_convincing_arguments  # noqa: E402
+from pcr_sklearn.rewards import LinearReward  # noqa: E402
+from pcr_sklearn.text import PairEmbedder  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results"
+K = 8
 
 
 def make_data(n_pairs, n_features, n_groups=4, seed=0):
@@ -45,81 +89,285 @@ def make_data(n_pairs, n_features, n_groups=4, seed=0):
 
 
 def timed(func, repeats=1):
-    best = np.inf
+    """Best wall time of ``repeats`` calls, and the last result."""
+    return timed_cpu(func, repeats)[0::2]
+
+
+def timed_cpu(func, repeats=1):
+    """Best wall time, best CPU time of ``repeats`` calls, and the last result.
+
+    With one BLAS thread the CPU time is what the code costs; the wall time
+    adds whatever else the shared machine runs.
+    """
+    best, best_cpu = np.inf, np.inf
     for _ in range(repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         out = func()
         best = min(best, time.perf_counter() - start)
-    return best, out
+        best_cpu = min(best_cpu, time.process_time() - start_cpu)
+    return best, best_cpu, out
 
 
-def time_predict(model, n_pairs, n_features, repeats):
-    X, _ = make_data(n_pairs, n_features, seed=1)
-    model.predict_proba(X[:1000])  # warm caches and BLAS threads
-    return timed(lambda: model.predict_proba(X), repeats)[0]
+# ------------------------------------------------------------------ parts
 
 
-def peak_traced(func):
+def fit_costs(n_pairs, n_test, repeats):
+    """Plain fits against the defaults, new and old."""
+    X_all, y_all = make_data(n_pairs + n_test, 64)
+    X, y, X_test, y_test = (
+        X_all[:n_pairs],
+        y_all[:n_pairs],
+        X_all[n_pairs:],
+        y_all[n_pairs:],
+    )
+    d = X.shape[1] // 2
+
+    def plain_fits():
+        for _ in range(K):
+            LinearReward().fit(X[:, :d], X[:, d:], y)
+
+    plain, plain_cpu, _ = timed_cpu(plain_fits, repeats)
+    models = {
+        "population default": (PairwiseCalibratedEnsemble(random_state=0), repeats),
+        "stagewise, new defaults": (
+            PairwiseCalibratedEnsemble(
+                members="stagewise", n_estimators=K, random_state=0
+            ),
+            repeats,
+        ),
+        "stagewise, old defaults": (_old_defaults(LinearReward()), 1),
+        "stagewise, old defaults, log re-fits": (
+            _old_defaults(LogRefitLinearReward()),
+            1,
+        ),
+    }
+    rows = {}
+    for name, (model, n) in models.items():
+        seconds, cpu, fitted = timed_cpu(lambda model=model: model.fit(X, y), n)
+        rows[name] = {
+            "seconds": seconds,
+            "over_plain": seconds / plain,
+            "cpu_seconds": cpu,
+            "cpu_over_plain": cpu / plain_cpu,
+            "n_member_fits": int(fitted.n_member_fits_),
+            "n_estimators": int(fitted.n_estimators_),
+            "heldout_error": float(-fitted.score(X_test, y_test)),
+            "params": {
+                key: fitted.get_params()[key]
+                for key in ("members", "objective", "n_backfit", "max_fits_per_stage")
+            },
+        }
+    stagewise = models["stagewise, new defaults"][0]
     tracemalloc.start()
-    func()
+    stagewise.fit(X, y)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    return peak
+    # The same ratio with every core to BLAS, for reference.
+    with threadpool_limits(limits=os.cpu_count()):
+        threaded_plain, _ = timed(plain_fits, repeats)
+        threaded, _ = timed(lambda: stagewise.fit(X, y), repeats)
+    return {
+        "plain_linear_fits_s": plain,
+        "plain_linear_fits_cpu_s": plain_cpu,
+        "models": rows,
+        "fit_peak_traced_mb": peak / 2**20,
+        "threaded": {
+            "blas_threads": os.cpu_count(),
+            "plain_linear_fits_s": threaded_plain,
+            "stagewise_new_defaults_s": threaded,
+            "over_plain": threaded / threaded_plain,
+        },
+    }
+
+
+def _old_defaults(estimator):
+    return PairwiseCalibratedEnsemble(
+        estimator,
+        members="stagewise",
+        n_estimators=K,
+        objective="auto",
+        n_backfit=5,
+        max_fits_per_stage=None,
+        random_state=0,
+    )
+
+
+def choosing_k(n_pairs):
+    """PairwiseCalibratedEnsembleCV against GridSearchCV on the argument data."""
+    data = load_convincing_arguments(as_frame=False)
+    X_text, y, debates = data.data, np.asarray(data.target, float), data.debate_ids
+    if n_pairs is not None:
+        keep = np.sort(np.random.RandomState(0).permutation(len(y))[:n_pairs])
+        X_text, y, debates = X_text[keep], y[keep], debates[keep]
+    X = PairEmbedder(
+        "tfidf", prompt_mode="response", n_components=128, random_state=0
+    ).fit_transform(X_text)
+    new = PairwiseCalibratedEnsemble()
+    stagewise_params = {"objective": new.objective, "n_backfit": new.n_backfit}
+    cases = {
+        "population": ([8, 16, 32, 64, 128], {}),
+        "stagewise": ([1, 2, 4, 8], {"members": "stagewise", **stagewise_params}),
+    }
+    out = {}
+    for name, (ks, params) in cases.items():
+        cv_time, cv = timed(
+            lambda ks=ks, params=params: PairwiseCalibratedEnsembleCV(
+                n_estimators=ks, cv=GroupKFold(3), random_state=0, **params
+            ).fit(X, y, groups=debates)
+        )
+        grid_time, grid = timed(
+            lambda ks=ks, params=params: GridSearchCV(
+                PairwiseCalibratedEnsemble(random_state=0, **params),
+                {"n_estimators": ks},
+                cv=GroupKFold(3),
+            ).fit(X, y, groups=debates)
+        )
+        out[name] = {
+            "ks": ks,
+            "cv_k": int(cv.k_),
+            "grid_k": int(grid.best_params_["n_estimators"]),
+            "same_k": int(cv.k_) == int(grid.best_params_["n_estimators"]),
+            "cv_s": cv_time,
+            "grid_s": grid_time,
+            "time_ratio": cv_time / grid_time,
+            "cv_mean_scores": cv.cv_results_["mean_test_score"].tolist(),
+            "grid_mean_scores": grid.cv_results_["mean_test_score"].tolist(),
+        }
+    return {"n_pairs": len(y), **out}
+
+
+def _stagewise_model(n_features, vote, seed=0):
+    """8 stagewise linear members (new defaults) on a small fit."""
+    X, y = make_data(2000, n_features, seed=seed)
+    return PairwiseCalibratedEnsemble(
+        members="stagewise", n_estimators=K, vote=vote, random_state=0
+    ).fit(X, y)
+
+
+def predict_speed(n_pairs, repeats):
+    """``bench_predict.worker_predict`` with stagewise members swapped in."""
+    # worker_predict builds its model with the module's _model (a bagged
+    # ensemble there); the measuring loop is reused as it is.
+    original = bench_predict._model
+    bench_predict._model = _stagewise_model
+    try:
+        return bench_predict.worker_predict(n_pairs, 64, repeats)
+    finally:
+        bench_predict._model = original
+
+
+# -------------------------------------------------------------- reporting
+
+
+def table(result):
+    """Markdown rows: (measure, value, target)."""
+    fits, models = result["fits"], result["fits"]["models"]
+    rows = [
+        (
+            f"{K} plain LinearReward fits ({fits['n_pairs']:,} pairs x 64)",
+            f"{fits['plain_linear_fits_s']:.2f} s",
+            "",
+        )
+    ]
+    for name, m in models.items():
+        rows.append(
+            (
+                f"{name} ({m['n_estimators']} members)",
+                f"{m['seconds']:.2f} s = {m['over_plain']:.2f}x plain (CPU "
+                f"{m['cpu_over_plain']:.2f}x); {m['n_member_fits']} member fits; "
+                "held-out error "
+                f"{m['heldout_error']:.4f}",
+                "<= 4x" if "new" in name or "population" in name else "",
+            )
+        )
+    threaded = fits["threaded"]
+    rows.append(
+        (
+            f"stagewise, new defaults, {threaded['blas_threads']} BLAS threads",
+            f"{threaded['stagewise_new_defaults_s']:.2f} s vs plain "
+            f"{threaded['plain_linear_fits_s']:.2f} s = {threaded['over_plain']:.2f}x",
+            "",
+        )
+    )
+    for name, c in result["choosing_k"].items():
+        if name == "n_pairs":
+            continue
+        rows.append(
+            (
+                f"CV vs GridSearchCV, {name}, k in {c['ks']}",
+                f"k {c['cv_k']} vs {c['grid_k']} (same: {c['same_k']}); "
+                f"{c['cv_s']:.1f} s vs {c['grid_s']:.1f} s = {c['time_ratio']:.2f}",
+                "<= 0.4",
+            )
+        )
+    for vote, p in result["predict"].items():
+        rows.append(
+            (
+                f"predict_proba / X @ W, {result['predict_pairs']:,} pairs, {vote}",
+                f"{p['ratio']:.2f} ({p['predict_proba_s']:.3f} s vs "
+                f"{p['x_at_w_s']:.3f} s)",
+                "<= 1.5",
+            )
+        )
+    rows.append(
+        (
+            "fit peak traced memory (stagewise)",
+            f"{fits['fit_peak_traced_mb']:.0f} MiB",
+            "",
+        )
+    )
+    rows.append(("process max RSS", f"{result['max_rss_mb']:.0f} MiB", ""))
+    return rows
+
+
+def to_markdown(result):
+    lines = [
+        "# Core costs",
+        "",
+        f"pcr_sklearn {result['versions']['pcr_sklearn']}, numpy "
+        f"{result['versions']['numpy']}, scikit-learn "
+        f"{result['versions']['scikit-learn']}; {result['cpu_count']} CPUs "
+        "(shared), one BLAS thread; times are the best of "
+        f"{result['repeats_best_of']} (1 for the old defaults). k={K}.",
+        "",
+        "| measure | value | target |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {a} | {b} | {c} |" for a, b, c in table(result)]
+    return "\n".join(lines) + "\n"
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small smoke run")
-    parser.add_argument("--out", type=Path, default=RESULTS / "bench_core.json")
+    parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
-    n_pairs, n_predict, repeats = (
-        (5_000, 50_000, 1) if args.quick else (100_000, 1_000_000, 3)
-    )
-    n_features, k = 64, 8
-    X, y = make_data(n_pairs, n_features)
-    d = n_features
-
-    def plain_fits():
-        for _ in range(k):
-            LinearReward().fit(X[:, :d], X[:, d:], y)
-
-    def fsam(**params):
-        return PairwiseCalibratedEnsemble(n_estimators=k, random_state=0, **params).fit(
-            X, y
+    if args.quick:
+        n_pairs, n_test, n_argument, n_predict, repeats = 5_000, 2_000, 3_000, 50_000, 1
+    else:
+        n_pairs, n_test, n_argument, n_predict, repeats = (
+            100_000,
+            50_000,
+            None,
+            1_000_000,
+            3,
         )
-
-    plain_time, _ = timed(plain_fits, repeats)
-    # Plain FSAM fits one member per stage, so its time over 8 plain fits is
-    # the overhead of the ensemble machinery (votes, weights, validation).
-    fsam_time, model = timed(lambda: fsam(objective="weighted", n_backfit=0), repeats)
-    auto_time, _ = timed(lambda: fsam(n_backfit=0), 1)
-    default_time, default_model = timed(fsam, 1)
-
-    predict_time = time_predict(model, n_predict, n_features, repeats)
-
-    fit_peak = peak_traced(lambda: fsam(objective="weighted", n_backfit=0))
+    started = time.perf_counter()
+    with threadpool_limits(limits=1):
+        fits = fit_costs(n_pairs, n_test, repeats)
+        fits["n_pairs"] = n_pairs
+        print(f"[{time.perf_counter() - started:4.0f}s] fits done", flush=True)
+        choosing = choosing_k(n_argument)
+        print(f"[{time.perf_counter() - started:4.0f}s] CV done", flush=True)
+        predict = predict_speed(n_predict, repeats)
     result = {
-        "n_pairs": n_pairs,
-        "n_features_per_item": n_features,
-        "n_estimators": k,
-        "plain_linear_fits_s": plain_time,
-        "fsam_weighted_n_backfit0_s": fsam_time,
-        "fsam_overhead_ratio": fsam_time / plain_time,
-        "fsam_auto_n_backfit0_s": auto_time,
-        "fsam_auto_n_backfit0_over_plain": auto_time / plain_time,
-        "fsam_default_s": default_time,
-        "default_settings": {
-            key: default_model.get_params()[key] for key in ("objective", "n_backfit")
-        },
-        "default_over_plain_ratio": default_time / plain_time,
+        "fits": fits,
+        "choosing_k": choosing,
+        "predict": predict,
         "predict_pairs": n_predict,
-        "predict_proba_s": predict_time,
-        "predict_pairs_per_s": n_predict / predict_time,
-        "fit_peak_traced_mb": fit_peak / 2**20,
         "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "train_error_weighted_n_backfit0": float(model.train_score_[-1]),
-        "train_error_default": float(default_model.train_score_[-1]),
         "repeats_best_of": repeats,
+        "blas_threads": 1,
         "versions": {
             "pcr_sklearn": pcr_sklearn.__version__,
             "numpy": np.__version__,
@@ -128,35 +376,15 @@ def main(argv=None):
         },
         "cpu_count": os.cpu_count(),
         "quick": args.quick,
+        "run_s": time.perf_counter() - started,
     }
-    rows = [
-        ("pairs x features/item", f"{n_pairs:,} x {n_features}"),
-        (f"{k} plain LinearReward fits", f"{plain_time:.2f} s"),
-        (f"FSAM k={k}, weighted, n_backfit=0", f"{fsam_time:.2f} s"),
-        ("FSAM overhead ratio (target <= 1.3)", f"{fsam_time / plain_time:.2f}"),
-        (
-            f"FSAM k={k}, auto (2 member fits/stage), n_backfit=0",
-            f"{auto_time:.2f} s ({auto_time / plain_time:.1f}x plain)",
-        ),
-        (
-            f"FSAM k={k}, defaults {result['default_settings']}",
-            f"{default_time:.2f} s ({default_time / plain_time:.1f}x plain)",
-        ),
-        (
-            f"predict_proba on {n_predict:,} pairs (target < 2 s)",
-            f"{predict_time:.2f} s ({n_predict / predict_time:,.0f} pairs/s)",
-        ),
-        ("fit peak traced memory", f"{fit_peak / 2**20:.0f} MiB"),
-        ("process max RSS", f"{result['max_rss_mb']:.0f} MiB"),
-    ]
-    width = max(len(name) for name, _ in rows)
-    print(f"| {'measure'.ljust(width)} | value |")
-    print(f"|{'-' * (width + 2)}|-------|")
-    for name, value in rows:
-        print(f"| {name.ljust(width)} | {value} |")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"wrote {args.out}")
+    markdown = to_markdown(result)
+    print(markdown)
+    args.out.mkdir(parents=True, exist_ok=True)
+    stem = "bench_core" + ("_quick" if args.quick else "")
+    (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
+    (args.out / f"{stem}.md").write_text(markdown)
+    print(f"wrote {args.out / stem}.json and .md")
     return result
 
 

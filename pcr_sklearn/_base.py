@@ -187,6 +187,8 @@ class BasePairEnsemble(ClassifierMixin, BaseEstimator):
         Returns
         -------
         proba : ndarray of shape (n_pairs, 2)
+            Column 1: the weighted share of members preferring A; column 0:
+            one minus it.
         """
         pairs, chunks = self._chunked_pairs(X)
         proba = np.empty((pairs.n_pairs, 2))
@@ -245,10 +247,13 @@ class BasePairEnsemble(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_pairs, 2 * d) or (n_pairs, 2, d), or text
+            Pairs: flat ``[A | B]`` features, stacked features, or
+            ``(prompt, response_a, response_b)`` rows for text reward learners.
 
         Returns
         -------
         labels : ndarray of shape (n_pairs,)
+            ``classes_[1]`` (A wins) or ``classes_[0]`` (B wins) per pair.
         """
         prefers_a = self.predict_proba(X)[:, 1] > 0.5
         return self.classes_[prefers_a.astype(int)]
@@ -259,9 +264,12 @@ class BasePairEnsemble(ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_pairs, 2 * d) or (n_pairs, 2, d), or text
+            Pairs: flat ``[A | B]`` features, stacked features, or
+            ``(prompt, response_a, response_b)`` rows for text reward learners.
         y : array-like of shape (n_pairs,)
             Soft labels, or the label values seen in fit.
         sample_weight : array-like of shape (n_pairs,), default=None
+            Pair weights of the mean; ``None``: all pairs weigh the same.
 
         Returns
         -------
@@ -292,7 +300,7 @@ class BasePairEnsemble(ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        rewards : ndarray of shape (n_items, n_estimators_)
+        rewards : ndarray of shape (n_items, `n_estimators_`)
             Column ``j`` is member ``j``'s reward; its weight is
             ``estimator_weights_[j]``.
         """

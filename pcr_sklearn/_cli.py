@@ -96,16 +96,20 @@ def _parser():
     demo = commands.add_parser(
         "demo", help="fit on the bundled argument data and print held-out errors"
     )
-    demo.add_argument("--max-estimators", type=int, default=8)
     demo.add_argument("--n-folds", type=int, default=4, help="held-out debate folds")
     demo.add_argument(
-        "--n-pairs", type=int, default=None, help="subsample pairs (quick runs)"
+        "--n-pairs",
+        type=int,
+        default=None,
+        help="subsample pairs for a quick run (the README's numbers use all)",
     )
     demo.add_argument(
+        "--out",
         "--out-dir",
+        dest="out",
         type=Path,
         default=Path("pcr_demo"),
-        help="where the plot goes (needs matplotlib)",
+        help="folder for the pictures (default ./pcr_demo; needs matplotlib)",
     )
     demo.add_argument("--random-state", type=int, default=0)
     demo.set_defaults(run=_demo)
@@ -441,10 +445,9 @@ def _demo(args):
 
     try:
         run_demo(
-            max_estimators=args.max_estimators,
             n_folds=args.n_folds,
             n_pairs=args.n_pairs,
-            out_dir=args.out_dir,
+            out_dir=args.out,
             random_state=args.random_state,
         )
     except ValueError as exc:

@@ -29,6 +29,7 @@ from ._compat import HasMethods, Interval, StrOptions, _fit_context
 from ._ensemble import PairwiseCalibratedEnsemble
 from ._pairs import check_sample_weight
 from ._staged import StagedMixin
+from .rewards import LinearReward
 
 # Largest k tried by n_estimators="auto", per member source.
 _AUTO_MAX_K = {"population": 128, "stagewise": 8}
@@ -209,8 +210,11 @@ class PairwiseCalibratedEnsembleCV(StagedMixin, BasePairEnsemble):
         self.verbose = verbose
 
     def _template(self):
+        # The default learner made explicit, so that a grid may name its
+        # parameters (``estimator__alpha``) as the docstring shows.
+        estimator = LinearReward() if self.estimator is None else self.estimator
         return PairwiseCalibratedEnsemble(
-            self.estimator,
+            estimator,
             n_estimators=self._max_k(),
             members=self.members,
             taste=self.taste,
@@ -257,6 +261,7 @@ class PairwiseCalibratedEnsembleCV(StagedMixin, BasePairEnsemble):
         Returns
         -------
         self : PairwiseCalibratedEnsembleCV
+            The fitted estimator; ``best_estimator_`` is refitted on all pairs.
         """
         template = self._template()
         grid = list(ParameterGrid(self.param_grid or {}))
@@ -330,6 +335,8 @@ class PairwiseCalibratedEnsembleCV(StagedMixin, BasePairEnsemble):
         Returns
         -------
         routing : MetadataRouter
+            A :class:`~sklearn.utils.metadata_routing.MetadataRouter` that
+            routes ``groups`` from ``fit`` to the splitter's ``split``.
         """
         return (
             MetadataRouter(owner=self)

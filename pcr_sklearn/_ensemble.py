@@ -81,7 +81,7 @@ class PairwiseCalibratedEnsemble(StagedMixin, BasePairEnsemble):
         deterministic reward). ``"soft"``: a member votes
         ``sigmoid(r(A) - r(B))``, making the ensemble a mixture of
         Bradley-Terry models.
-    objective : {"auto", "weighted", "shared", "residual"}, default="auto"
+    objective : {"weighted", "auto", "shared", "residual"}, default="weighted"
         Stage objective, i.e. what a new member is fitted to
         (``members="stagewise"`` only).
 
@@ -95,26 +95,50 @@ class PairwiseCalibratedEnsemble(StagedMixin, BasePairEnsemble):
         - ``"shared"`` presumes the newcomer takes an equal share
           ``s = 1/(m+1)`` next to ``m`` members: label
           ``1[p - (1-s) p_hat > s/2]``, weight ``|p - (1-s) p_hat - s/2|``.
-        - ``"auto"`` grows each stage both ways (twice the member fits) and
-          keeps the one with the lower training error after backfitting.
+        - ``"auto"`` grows each stage both ways (twice the newcomer fits,
+          in parallel with ``n_jobs``) and keeps the one with the lower
+          training error after backfitting.
 
-        ``"auto"`` is the default because it measured best on both kinds of
-        data: on the argument data (25% held-out pairs, TF-IDF+SVD, k=8) it
-        matches ``"weighted"`` (0.82 x the single-reward floor; ``"shared"``
-        0.95, the paper's objective without backfitting 1.03), and on
-        synthetic mixtures of sharply separated groups it recovers the groups
-        like ``"shared"`` (see ``benchmarks/recovery.py``), where
-        ``"weighted"`` finds a correction term instead of the smallest group.
-    n_backfit : int, default=5
+        ``"weighted"`` is the default: with sharpened backfitting (see
+        ``n_backfit``) it finds the groups of a synthetic mixture by itself,
+        and ``"auto"``'s second newcomer per stage bought nothing under the
+        same budget (``benchmarks/results/bench_stagewise.md``, k=8: held-out
+        argument pairs 0.787 vs 0.793 x the single-reward floor, held-out
+        debates 0.982 vs 0.979, recovery target 10/10 vs 9/10 seeds).
+    n_backfit : int, default=3
         Maximum number of backfitting passes inside each stage, after the new
-        member is added: every member is re-fitted against the others (label
-        ``1[p - p_hat_without_j > alpha_j / 2]``, weight
-        ``|p - p_hat_without_j - alpha_j / 2|``; residual ``p - p_hat_without_j``
-        for ``objective="residual"``), weights are re-optimised, and the re-fit
-        is kept only if the training error does not rise. Passes stop early
-        once a whole pass keeps nothing, so on real data the cost is usually
-        one or two passes (one member fit per member each). ``0`` is plain
-        FSAM.
+        member is added: each member, the newest first, is re-fitted against
+        the others (label ``1[p - p_hat_without_j > alpha_j / 2]``, weight
+        ``|p - p_hat_without_j - alpha_j / 2|``; residual
+        ``p - p_hat_without_j`` for ``objective="residual"``), weights are
+        re-optimised, and the re-fit is kept only if the training error does
+        not rise. With hard votes, a classification objective and a learner
+        that declares its ``penalty`` parameter (``LinearReward``'s
+        ``alpha``), re-fits are *sharpened*: warm-started, with the sigmoid
+        loss and the penalty divided by 1000 (see
+        :mod:`pcr_sklearn.rewards._base`); on the recovery target that took
+        the members' held-out agreement with their groups from 86-97% to
+        over 98.5%. Passes stop once one lowers the training error by less
+        than 0.1%, or when the budget ``max_fits_per_stage`` is spent.
+        ``0`` is plain FSAM.
+    max_fits_per_stage : int or None, default=6
+        Budget of member fits, newcomers included, per stage on average:
+        after stage ``j`` the model has cost at most
+        ``j * max_fits_per_stage`` member fits (``n_member_fits_``;
+        newcomers always fit, a stage that stopped early leaves its share to
+        later ones). Backfitting stops when a stage's share is spent, so the
+        cost grows linearly with the number of members instead of with its
+        square. ``None``: no budget. ``6`` is the smallest budget that kept
+        the recovery target on every seed (10/10; 4 and 5: 6/10 and 8/10)
+        and costs, at k=8, 48 member fits -- about half the old defaults'
+        (``objective="auto", n_backfit=5``) on the argument data, a quarter
+        on ``benchmarks/bench_core.py``'s 100,000 pairs, where it takes
+        BENCHCORE the time of 8 plain ``LinearReward`` fits (old
+        defaults: BENCHOLD) -- for held-out errors within 0.5% of theirs
+        (argument pairs 0.787 vs 0.786, debates 0.982 vs 0.978 x the floor)
+        and a recovery target they now meet on 0/10 seeds
+        (``benchmarks/results/bench_stagewise.md``). Expensive members
+        (an MLP) keep the same cap in fits.
     early_stopping : bool, default=False
         Stop adding members when the validation error has not improved by
         ``tol`` for ``n_iter_no_change`` stages, and keep the best prefix.
@@ -130,10 +154,21 @@ class PairwiseCalibratedEnsemble(StagedMixin, BasePairEnsemble):
     warm_start : bool, default=False
         When True, ``fit`` keeps the fitted members and adds stages until there
         are ``n_estimators``.
+    n_jobs : int, default=None
+        Workers for the two growths of every stage with
+        ``objective="auto"``, through joblib (``None``: 1 unless in a
+        :func:`joblib.parallel_config` context, ``-1``: all cores);
+        ``joblib.parallel_config(backend="dask")`` sends them to a Dask
+        cluster. Each growth draws its member seeds from a seed drawn up
+        front, so the model is the same for any ``n_jobs`` and backend. The
+        other settings fit one member at a time.
     random_state : int, RandomState instance or None, default=None
         Seeds the validation split and every member fit.
     verbose : int, default=0
-        Print one line per stage when positive.
+        Show progress when positive: a tqdm bar over the stages (member
+        draws for ``members="population"``) with the training and validation
+        errors and the member fits so far; without tqdm installed, one line
+        per stage.
 
     Attributes
     ----------
@@ -141,7 +176,7 @@ class PairwiseCalibratedEnsemble(StagedMixin, BasePairEnsemble):
         The prototype the members were cloned from.
     estimators_ : list of reward learners
         Fitted members, in the order they were added.
-    estimator_weights_ : ndarray of shape (n_estimators_,)
+    estimator_weights_ : ndarray of shape (`n_estimators_`,)
         Member weights, non-negative and summing to one.
     n_estimators_ : int
         Number of fitted members (fewer than ``n_estimators`` after early
@@ -150,24 +185,25 @@ class PairwiseCalibratedEnsemble(StagedMixin, BasePairEnsemble):
         Member fits the model cost (warm starts and ``partial_fit`` calls
         included): 1 per fit with ``members="population"``; with
         ``members="stagewise"``, one per newcomer (two per stage with
-        ``objective="auto"``) plus one per backfitting re-fit.
+        ``objective="auto"``) plus one per backfitting re-fit, at most
+        ``n_estimators_ * max_fits_per_stage`` when the newcomers fit in it.
     taste_ : float
         The taste scale used (``members="population"`` only).
-    train_score_ : ndarray of shape (n_estimators_,)
+    train_score_ : ndarray of shape (`n_estimators_`,)
         Training calibration error after each stage (a loss, as in
         :class:`~sklearn.ensemble.GradientBoostingClassifier`); never increases.
     validation_score_ : ndarray of shape (n_stages_run,)
         Validation calibration error after each stage run, including the
         stages after the best one that early stopping discarded; only with
         early stopping.
-    member_disagreement_ : ndarray of shape (n_estimators_,)
+    member_disagreement_ : ndarray of shape (`n_estimators_`,)
         Each member's disagreement with the ensemble on the training pairs,
         ``E|V_j - p_hat|`` (used by :meth:`prune`).
     classes_ : ndarray of shape (2,)
         ``[B-wins, A-wins]`` labels; ``[0, 1]`` for soft labels.
     n_features_in_ : int
         Width of the flat pair layout (``2 * d``), or 3 for text pairs.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names, when fitted on a DataFrame with string column names.
 
     See Also
@@ -231,11 +267,13 @@ class PairwiseCalibratedEnsemble(StagedMixin, BasePairEnsemble):
         "vote": [StrOptions({"hard", "soft"})],
         "objective": [StrOptions(set(OBJECTIVES))],
         "n_backfit": [Interval(Integral, 0, None, closed="left")],
+        "max_fits_per_stage": [Interval(Integral, 1, None, closed="left"), None],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
         "warm_start": ["boolean"],
+        "n_jobs": [Integral, None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -249,13 +287,15 @@ class PairwiseCalibratedEnsemble(StagedMixin, BasePairEnsemble):
         taste="auto",
         taste_length=0.5,
         vote="hard",
-        objective="auto",
-        n_backfit=5,
+        objective="weighted",
+        n_backfit=3,
+        max_fits_per_stage=6,
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=2,
         tol=1e-5,
         warm_start=False,
+        n_jobs=None,
         random_state=None,
         verbose=0,
     ):
@@ -267,11 +307,13 @@ class PairwiseCalibratedEnsemble(StagedMixin, BasePairEnsemble):
         self.vote = vote
         self.objective = objective
         self.n_backfit = n_backfit
+        self.max_fits_per_stage = max_fits_per_stage
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.tol = tol
         self.warm_start = warm_start
+        self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
 
@@ -312,6 +354,7 @@ class PairwiseCalibratedEnsemble(StagedMixin, BasePairEnsemble):
         Returns
         -------
         self : PairwiseCalibratedEnsemble
+            The fitted estimator.
         """
         continuing = self.warm_start and hasattr(self, "estimators_")
         n_members = self._n_members()
@@ -363,8 +406,12 @@ class PairwiseCalibratedEnsemble(StagedMixin, BasePairEnsemble):
         Parameters
         ----------
         X : array-like of shape (n_pairs, 2 * d) or (n_pairs, 2, d), or text
+            Pairs: flat ``[A | B]`` features, stacked features, or
+            ``(prompt, response_a, response_b)`` rows for text reward learners.
         y : array-like of shape (n_pairs,)
+            Soft labels in [0, 1], or two label values (see :meth:`fit`).
         sample_weight : array-like of shape (n_pairs,), default=None
+            Pair weights (e.g. the number of annotators); ``None``: equal.
         classes : array-like of shape (2,), default=None
             Accepted for scikit-learn's incremental-learning convention. With
             label values other than soft labels, pass both values on the first
@@ -373,6 +420,7 @@ class PairwiseCalibratedEnsemble(StagedMixin, BasePairEnsemble):
         Returns
         -------
         self : PairwiseCalibratedEnsemble
+            The estimator with one more member.
         """
         first = not hasattr(self, "estimators_")
 
@@ -477,6 +525,8 @@ class PairwiseCalibratedEnsemble(StagedMixin, BasePairEnsemble):
             weights=self.estimator_weights_,
             train_score=self.train_score_,
             n_member_fits=self.n_member_fits_,
+            max_fits_per_stage=self.max_fits_per_stage,
+            n_jobs=self.n_jobs,
             verbose=self.verbose,
         )
 

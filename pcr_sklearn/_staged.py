@@ -102,6 +102,8 @@ class StagedMixin:
         Parameters
         ----------
         X : array-like of shape (n_pairs, 2 * d) or (n_pairs, 2, d), or text
+            Pairs: flat ``[A | B]`` features, stacked features, or
+            ``(prompt, response_a, response_b)`` rows for text reward learners.
 
         Yields
         ------
@@ -117,10 +119,13 @@ class StagedMixin:
         Parameters
         ----------
         X : array-like of shape (n_pairs, 2 * d) or (n_pairs, 2, d), or text
+            Pairs: flat ``[A | B]`` features, stacked features, or
+            ``(prompt, response_a, response_b)`` rows for text reward learners.
 
         Yields
         ------
         labels : ndarray of shape (n_pairs,)
+            ``classes_[1]`` where the prefix's weighted majority prefers A.
         """
         for proba in self.staged_predict_proba(X):
             yield self.classes_[(proba[:, 1] > 0.5).astype(int)]
@@ -134,9 +139,12 @@ class StagedMixin:
         Parameters
         ----------
         X : array-like of shape (n_pairs, 2 * d) or (n_pairs, 2, d), or text
+            Pairs: flat ``[A | B]`` features, stacked features, or
+            ``(prompt, response_a, response_b)`` rows for text reward learners.
         y : array-like of shape (n_pairs,)
             Soft labels, or the label values seen in fit.
         sample_weight : array-like of shape (n_pairs,), default=None
+            Pair weights of the mean; ``None``: all pairs weigh the same.
 
         Yields
         ------

@@ -352,8 +352,28 @@ def reward_functions(model):
 
     Examples
     --------
+    >>> import numpy as np
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from pcr_sklearn import PairwiseCalibratedEnsemble
     >>> from pcr_sklearn.export import reward_functions
-    >>> funcs, weights = reward_functions(model)  # doctest: +SKIP
+    >>> from pcr_sklearn.text import PairEmbedder
+    >>> X = np.array([["Is tea healthy?", "Yes, in moderation.", "No."],
+    ...               ["Is coffee healthy?", "It depends on the dose.", "Yes."],
+    ...               ["Is sugar healthy?", "Not in excess.", "Yes, eat more."]],
+    ...              dtype=object)
+    >>> model = make_pipeline(
+    ...     PairEmbedder(n_components=4, prompt_mode="response", random_state=0),
+    ...     PairwiseCalibratedEnsemble(n_estimators=2, random_state=0),
+    ... ).fit(X, [0.9, 0.7, 0.8])
+    >>> funcs, weights = reward_functions(model)
+    >>> [f.__name__ for f in funcs], weights
+    (['member_0', 'member_1'], [0.5, 0.5])
+    >>> len(funcs[1](prompts=["Is tea healthy?"], completions=["Yes."]))
+    1
+
+    In TRL (not a dependency of pcr_sklearn; ``policy`` and ``prompts`` are
+    yours):
+
     >>> from trl import GRPOConfig, GRPOTrainer  # doctest: +SKIP
     >>> trainer = GRPOTrainer(
     ...     model=policy, reward_funcs=funcs, train_dataset=prompts,
@@ -550,15 +570,33 @@ def save_pretrained(member, path):
     Returns
     -------
     path : str
+        The directory written, as a string.
 
     Examples
     --------
+    A member on a tiny random-weight BERT built on the fly (use your own
+    model directory instead):
+
+    >>> import os, tempfile
     >>> from pcr_sklearn.export import save_pretrained
-    >>> save_pretrained(ensemble.estimators_[0], "member_0")  # doctest: +SKIP
-    'member_0'
-    >>> from transformers import AutoModelForSequenceClassification
-    >>> AutoModelForSequenceClassification.from_pretrained("member_0")
-    ... # doctest: +SKIP
+    >>> from pcr_sklearn.rewards import TransformerReward
+    >>> from pcr_sklearn.utils._testing import build_random_bert
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> a, b = [["Is tea good?", "Yes, it is healthy."]], [["Is tea good?", "No."]]
+    >>> backbone = build_random_bert(
+    ...     tmp.name, ["Is tea good?", "Yes, it is healthy.", "No."],
+    ...     sentence_transformers=False).hf_dir
+    >>> member = TransformerReward(backbone, pooling="cls", device="cpu",
+    ...                            random_state=0).fit(a, b, [0.8])
+    >>> path = save_pretrained(member, os.path.join(tmp.name, "member"))
+    >>> from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    >>> hf_model = AutoModelForSequenceClassification.from_pretrained(path)
+    >>> tokens = AutoTokenizer.from_pretrained(path)(
+    ...     "Is tea good?", "No.", truncation=True, return_tensors="pt")
+    >>> logit = hf_model(**tokens).logits[0, 0].item()
+    >>> bool(abs(logit - member.reward(b)[0]) < 1e-4)
+    True
+    >>> tmp.cleanup()
     """
     from ._torch import import_torch
     from .rewards._transformer._surgery import find_layer_list

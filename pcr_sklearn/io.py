@@ -81,6 +81,18 @@ _FORMAT_VERSION = 1
 class InconsistentVersionWarning(UserWarning):
     """A model file was saved with other library versions than the running ones.
 
+    Raised as a warning by :func:`load`; the file is loaded all the same.
+
+    Parameters
+    ----------
+    message : str
+        What differs, naming the saved and running versions.
+    saved : dict, default=None
+        ``{library: version}`` recorded in the file for the libraries that
+        differ.
+    running : dict, default=None
+        ``{library: version}`` of this process for the same libraries.
+
     Attributes
     ----------
     saved : dict
@@ -88,6 +100,25 @@ class InconsistentVersionWarning(UserWarning):
         differ.
     running : dict
         ``{library: version}`` of this process (``None``: not installed).
+
+    See Also
+    --------
+    load : Warns with it.
+
+    Examples
+    --------
+    >>> import warnings
+    >>> from pcr_sklearn.io import InconsistentVersionWarning
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     warnings.warn(InconsistentVersionWarning(
+    ...         "saved with scikit-learn 1.6.1, running 1.7.0",
+    ...         saved={"sklearn": "1.6.1"}, running={"sklearn": "1.7.0"}))
+    >>> caught[0].message.saved
+    {'sklearn': '1.6.1'}
+
+    ``warnings.simplefilter("error", InconsistentVersionWarning)`` turns it
+    into an error, for a service that must refuse such files.
     """
 
     def __init__(self, message, saved=None, running=None):
@@ -99,10 +130,37 @@ class InconsistentVersionWarning(UserWarning):
 class UntrustedTypesError(ValueError):
     """A model file holds types that are not trusted; nothing was loaded.
 
+    Raised by :func:`load` after listing the file's types and before building
+    any object. Review the types, then pass them in ``trusted=`` if they are
+    safe.
+
+    Parameters
+    ----------
+    message : str
+        The error message, naming the types.
+    types : sequence of str, default=()
+        The untrusted types, fully qualified.
+
     Attributes
     ----------
     types : list of str
         The untrusted types, fully qualified.
+
+    See Also
+    --------
+    load : Raises it.
+    TRUSTED_TYPES : The types trusted besides skops' own.
+
+    Examples
+    --------
+    >>> from pcr_sklearn.io import UntrustedTypesError
+    >>> try:
+    ...     raise UntrustedTypesError("untrusted: my_pkg.Reward", ["my_pkg.Reward"])
+    ... except UntrustedTypesError as exc:
+    ...     print(exc.types)
+    ['my_pkg.Reward']
+
+    ``load(path, trusted=exc.types)`` loads the file once they are reviewed.
     """
 
     def __init__(self, message, types=()):

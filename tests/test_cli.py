@@ -346,11 +346,9 @@ def test_demo_quick(tmp_path):
             "demo",
             "--n-pairs",
             "1500",
-            "--max-estimators",
-            "2",
             "--n-folds",
             "2",
-            "--out-dir",
+            "--out",
             str(tmp_path),
         ],
         capture_output=True,
@@ -358,9 +356,25 @@ def test_demo_quick(tmp_path):
         timeout=300,
     )
     assert result.returncode == 0, result.stderr
-    assert "ensemble, k=2" in result.stdout
-    assert "single-reward floor" in result.stdout
-    assert "SoftBradleyTerry" in result.stdout
+    out = result.stdout
+    # It says what it measures, against which yardsticks, and what each is for.
+    for phrase in (
+        "calibration error",
+        "single-reward floor",
+        "noise floor",
+        '"x floor"',
+        "hard vote",
+        "ensemble, 64 members, hard votes (default)",
+        "one soft Bradley-Terry reward, its probability",
+        "What each is for",
+        "likes best",
+        "likes least",
+        "new debates (2-fold)",
+        "new pairs (25%)",
+    ):
+        assert phrase in out, phrase
+    assert (tmp_path / "staged_error.png").stat().st_size > 0
+    assert (tmp_path / "calibration.png").stat().st_size > 0
 
 
 @pytest.fixture
@@ -377,26 +391,43 @@ def svg_backend():
 def test_demo_leaves_the_matplotlib_backend_alone(tmp_path, capsys, svg_backend):
     pyplot = sys.modules.get("matplotlib.pyplot")
     open_figures = pyplot.get_fignums() if pyplot else []
-    args = ["--n-pairs", "600", "--max-estimators", "2", "--n-folds", "2"]
-    assert main(["demo", *args, "--out-dir", str(tmp_path)]) == 0
+    args = ["--n-pairs", "600", "--n-folds", "2"]
+    assert main(["demo", *args, "--out", str(tmp_path)]) == 0
     assert svg_backend.get_backend() == "svg"
     if pyplot is not None:  # nothing left open in pyplot's global state
         assert pyplot.get_fignums() == open_figures
     out = capsys.readouterr().out
-    assert "| ensemble, k=2 " in out and "| constant 0.5 " in out
-    assert f"plot: {tmp_path / 'demo.png'}" in out
-    assert (tmp_path / "demo.png").read_bytes().startswith(b"\x89PNG")
+    assert "| constant 0.5 " in out and "| noise floor (unreachable) " in out
+    assert f"pictures: {(tmp_path / 'staged_error.png').resolve()}" in out
+    assert (tmp_path / "staged_error.png").read_bytes().startswith(b"\x89PNG")
+    assert (tmp_path / "calibration.png").read_bytes().startswith(b"\x89PNG")
+
+
+def _demo_results():
+    rng = np.random.default_rng(0)
+    y = rng.uniform(size=40)
+    staged = np.clip(y + rng.normal(scale=0.2, size=(3, 40)), 0, 1)
+    return {
+        name: {
+            "y": y,
+            "n_votes": np.full(40, 5),
+            "staged": staged,
+            "soft_bt": np.clip(y + 0.1, 0, 1),
+            "soft_bt_error": 0.05,
+        }
+        for name in ("new debates", "new pairs")
+    }
 
 
 def test_demo_plot_without_pyplot(tmp_path, svg_backend):
     from pcr_sklearn._demo import plot_demo
 
-    results = {
-        name: {"ensemble": [0.2, 0.1, 0.08], "floor": 0.09, "soft_bt": 0.07}
-        for name in ("held-out pairs", "held-out debates")
-    }
-    path = plot_demo(results, 3, tmp_path / "plots")
-    assert path == tmp_path / "plots" / "demo.png" and path.stat().st_size > 0
+    paths = plot_demo(_demo_results(), tmp_path / "plots")
+    assert paths == [
+        tmp_path / "plots" / "staged_error.png",
+        tmp_path / "plots" / "calibration.png",
+    ]
+    assert all(path.stat().st_size > 0 for path in paths)
     assert svg_backend.get_backend() == "svg"
 
 
@@ -404,10 +435,9 @@ def test_demo_without_matplotlib(tmp_path, capsys, monkeypatch):
     from pcr_sklearn._demo import plot_demo
 
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
-    results = {"p": {"ensemble": [0.2], "floor": 0.09, "soft_bt": 0.07}}
-    assert plot_demo(results, 1, tmp_path) is None
+    assert plot_demo(_demo_results(), tmp_path) is None
     assert "install matplotlib" in capsys.readouterr().out
-    assert not (tmp_path / "demo.png").exists()
+    assert not (tmp_path / "staged_error.png").exists()
 
 
 def test_readme_quickstart_runs():
@@ -416,5 +446,9 @@ def test_readme_quickstart_runs():
     namespace = {}
     exec(compile(code, "README.md", "exec"), namespace)  # noqa: S102
     est = namespace["est"]
-    assert est.n_estimators_ == 2
-    assert namespace["rewards"].shape == (2000, 2)
+    assert est.n_estimators_ == 64
+    assert est.n_member_fits_ == 1
+    assert namespace["rewards"].shape == (2000, 64)
+    # The stagewise members find the two groups: weights near 0.6 / 0.4.
+    weights = np.sort(namespace["groups"].estimator_weights_)
+    np.testing.assert_allclose(weights, [0.4, 0.6], atol=0.05)

@@ -313,7 +313,9 @@ def test_early_stopping_arguments_are_checked():
 def test_verbose_prints_stages(capsys, members):
     X, y, _ = mixture()
     PairwiseCalibratedEnsemble(n_estimators=2, members=members, verbose=1).fit(X, y)
-    out = capsys.readouterr().out
+    # A tqdm bar on stderr (per-stage lines on stdout without tqdm).
+    captured = capsys.readouterr()
+    out = captured.out + captured.err
     assert "stage 1" in out and "stage 2" in out
 
 

@@ -13,7 +13,9 @@ from ._helpers import load_script as _load
 
 
 def test_synthetic_recovery_example_quick(tmp_path, capsys):
-    example = _load("examples/synthetic_recovery.py", "_example_synthetic_recovery")
+    example = _load(
+        "examples/plot_synthetic_recovery.py", "_example_synthetic_recovery"
+    )
     figure = tmp_path / "recovery.png"
     results = example.main(["--quick", "--plot", str(figure)])
 

@@ -20,7 +20,7 @@ def isolated_sys_path(monkeypatch):
 def test_text_pipeline_example_prints_sane_numbers(capsys):
     pytest.importorskip("torch")
     pytest.importorskip("pandas")
-    example = _load("examples/text_pipeline.py", "example_text_pipeline")
+    example = _load("examples/plot_text_pipeline.py", "example_text_pipeline")
 
     result = example.main(
         ["--n-pairs", "600", "--n-estimators", "2", "--max-epochs", "5"]

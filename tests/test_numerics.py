@@ -182,3 +182,134 @@ def test_check_finite_names_the_row_of_the_callers_data():
     assert len(pending) == 1 and pending[0][0] is X
     with pytest.raises(ValueError, match="row 2"):
         check_finite(X, "pairs")  # the context is over
+
+
+# ------------------- the last three places: transformer, mixture, theory
+#
+# 2**1023 is a power of two, so the rescaled weights are the very same array
+# as for weights of 1 and everything downstream is equal bit for bit; 1e308
+# is not, so its sums round differently in the last place.
+
+POW2 = 2.0**1023
+
+
+def test_mixture_bradley_terry_with_weights_near_the_float64_limit():
+    # Measured before: the E-step's np.average overflowed (RuntimeWarning).
+    from pcr_sklearn.baselines import MixtureBradleyTerry
+
+    rng = np.random.default_rng(5)
+    a, b = rng.normal(size=(2, 200, 2))
+    y = 0.7 * (a[:, 0] > b[:, 0]) + 0.3 * (a[:, 1] > b[:, 1])
+    X = np.hstack([a, b])
+
+    def fit(sample_weight=None):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            return MixtureBradleyTerry(n_components=2, random_state=0).fit(
+                X, y, sample_weight=sample_weight
+            )
+
+    plain = fit()
+    exact = fit(np.full(200, POW2))
+    assert_array_equal(exact.predict_proba(X), plain.predict_proba(X))
+    assert_array_equal(exact.estimator_weights_, plain.estimator_weights_)
+    assert_array_equal(exact.log_likelihood_curve_, plain.log_likelihood_curve_)
+    huge = fit(np.full(200, 1e308))
+    assert_allclose(huge.predict_proba(X), plain.predict_proba(X), atol=1e-10)
+    assert_allclose(huge.estimator_weights_, plain.estimator_weights_, atol=1e-10)
+    assert_allclose(huge.log_likelihood_, plain.log_likelihood_, rtol=1e-12)
+    assert np.all(np.isfinite(huge.log_likelihood_curve_))
+
+
+def test_theory_weighted_means_with_weights_near_the_float64_limit():
+    # Measured before: np.average / w.sum() overflowed (RuntimeWarning).
+    from pcr_sklearn.recovery import (
+        expected_annotator_ensemble_error,
+        noise_term,
+        oracle_calibration_error,
+    )
+
+    rng = np.random.default_rng(6)
+    n = 50
+    p_star = rng.uniform(size=n)
+    counts = rng.integers(1, 10, size=n)
+    votes = (rng.uniform(size=(n, 3)) > 0.5) * 1.0
+    group_weights = np.array([0.5, 0.3, 0.2])
+    weight = rng.uniform(0.5, 2.0, size=n)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for scale, check in ((POW2 / 2, assert_array_equal), (HUGE, assert_allclose)):
+            # Pair weights.
+            check(
+                noise_term(p_star, counts, sample_weight=weight * scale),
+                noise_term(p_star, counts, sample_weight=weight),
+            )
+            check(
+                expected_annotator_ensemble_error(
+                    votes, group_weights, 3, y_true=p_star, sample_weight=weight * scale
+                ),
+                expected_annotator_ensemble_error(
+                    votes, group_weights, 3, y_true=p_star, sample_weight=weight
+                ),
+            )
+            # Group (mixture) weights.
+            check(
+                expected_annotator_ensemble_error(votes, group_weights * scale * 4, 3),
+                expected_annotator_ensemble_error(votes, group_weights, 3),
+            )
+            check(
+                oracle_calibration_error(p_star, votes, group_weights * scale * 4),
+                oracle_calibration_error(p_star, votes, group_weights),
+            )
+        assert noise_term(p_star, counts, sample_weight=1e308) == noise_term(
+            p_star, counts
+        )
+        assert expected_annotator_ensemble_error(
+            votes, [1e308] * 3, 2
+        ) == expected_annotator_ensemble_error(votes, [1.0] * 3, 2)
+
+
+def test_transformer_reward_with_weights_near_the_float64_limit(tiny_transformer):
+    # Measured before: the training loop's weight sum overflowed to inf, so
+    # every comparison weight became 0 (and a RuntimeWarning escaped).
+    torch = pytest.importorskip("torch")
+    from pcr_sklearn.rewards import TransformerReward
+
+    rng = np.random.RandomState(0)
+    words = " ".join(tiny_transformer.corpus).split()
+
+    def sentence():
+        return " ".join(rng.choice(words, rng.randint(2, 7)))
+
+    n = 16
+    prompts = [f"prompt {i % 3}" for i in range(n)]
+    a = np.array([[p, sentence()] for p in prompts], dtype=object)
+    b = np.array([[p, sentence()] for p in prompts], dtype=object)
+    y = rng.rand(n)
+
+    def rewards(sample_weight):
+        TransformerReward.clear_cache()
+        reward = TransformerReward(
+            str(tiny_transformer.hf_dir),
+            device="cpu",
+            random_state=0,
+            max_epochs=2,
+            batch_size=8,
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            reward.fit(a, b, y, sample_weight)
+        return reward.reward(np.vstack([a, b]))
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        plain = rewards(np.ones(n))
+        # Weights scaled to mean 1 in float32: 1e308 and 1 give the same
+        # tensor, hence the same training, bit for bit.
+        assert_array_equal(rewards(np.full(n, 1e308)), plain)
+        assert_array_equal(rewards(np.full(n, POW2)), plain)
+        # Trained at all (before: every weight became 0, nothing moved).
+        assert np.ptp(plain) > 0
+    finally:
+        torch.set_num_threads(threads)

@@ -22,7 +22,9 @@ from pcr_sklearn.utils.estimator_checks import (
 
 def _load_example():
     # Registered before it runs: the example pickles its own class.
-    path = Path(__file__).resolve().parents[1] / "examples/custom_reward_learner.py"
+    path = (
+        Path(__file__).resolve().parents[1] / "examples/plot_custom_reward_learner.py"
+    )
     spec = importlib.util.spec_from_file_location("custom_reward_learner", path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module

@@ -50,7 +50,7 @@ class BaggedRewardEnsemble(_BasePairBaseline):
         The prototype the members were cloned from.
     estimators_ : list of reward learners
         Fitted members.
-    estimator_weights_ : ndarray of shape (n_estimators_,)
+    estimator_weights_ : ndarray of shape (`n_estimators_`,)
         Uniform, ``1 / n_estimators``.
     n_estimators_ : int
         Number of fitted members.
@@ -61,7 +61,7 @@ class BaggedRewardEnsemble(_BasePairBaseline):
         ``[B-wins, A-wins]`` labels; ``[0, 1]`` for soft labels.
     n_features_in_ : int
         Width of the flat pair layout (``2 * d``), or 3 for text pairs.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names, when fitted on a DataFrame with string column names.
 
     See Also
@@ -127,6 +127,7 @@ class BaggedRewardEnsemble(_BasePairBaseline):
         Returns
         -------
         self : BaggedRewardEnsemble
+            The fitted estimator.
         """
         items_a, items_b, target, sample_weight = self._validate_fit_data(
             X, y, sample_weight

@@ -49,7 +49,7 @@ class SoftBradleyTerry(_BasePairBaseline):
         ``[B-wins, A-wins]`` labels; ``[0, 1]`` for soft labels.
     n_features_in_ : int
         Width of the flat pair layout (``2 * d``), or 3 for text pairs.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names, when fitted on a DataFrame with string column names.
 
     See Also
@@ -107,6 +107,7 @@ class SoftBradleyTerry(_BasePairBaseline):
         Returns
         -------
         self : SoftBradleyTerry
+            The fitted estimator.
         """
         items_a, items_b, target, sample_weight = self._validate_fit_data(
             X, y, sample_weight
@@ -163,7 +164,7 @@ class MajorityVoteBradleyTerry(_BasePairBaseline):
         ``[B-wins, A-wins]`` labels; ``[0, 1]`` for soft labels.
     n_features_in_ : int
         Width of the flat pair layout (``2 * d``), or 3 for text pairs.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names, when fitted on a DataFrame with string column names.
 
     See Also
@@ -219,6 +220,7 @@ class MajorityVoteBradleyTerry(_BasePairBaseline):
         Returns
         -------
         self : MajorityVoteBradleyTerry
+            The fitted estimator.
         """
         items_a, items_b, target, sample_weight = self._validate_fit_data(
             X, y, sample_weight

@@ -12,6 +12,7 @@ from .._base import transactional
 from .._compat import HasMethods, Interval, StrOptions, _fit_context
 from .._stages import MAX_SEED
 from ..rewards._base import member_rewards, seeded_clone
+from ..utils.validation import rescale_weights, weighted_mean
 from ._base import _BasePairBaseline
 
 
@@ -78,7 +79,7 @@ class MixtureBradleyTerry(_BasePairBaseline):
         Mixture weights ``pi``, non-negative and summing to one.
     n_estimators_ : int
         Number of heads (``n_components``).
-    log_likelihood_curve_ : ndarray of shape (n_iter_,)
+    log_likelihood_curve_ : ndarray of shape (`n_iter_`,)
         Weighted mean log-likelihood of the training soft labels after each
         M-step. Non-decreasing up to the inexactness of the M-step (the
         heads' own penalties and optimiser tolerances).
@@ -92,7 +93,7 @@ class MixtureBradleyTerry(_BasePairBaseline):
         ``[B-wins, A-wins]`` labels; ``[0, 1]`` for soft labels.
     n_features_in_ : int
         Width of the flat pair layout (``2 * d``), or 3 for text pairs.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Column names, when fitted on a DataFrame with string column names.
 
     See Also
@@ -186,8 +187,12 @@ class MixtureBradleyTerry(_BasePairBaseline):
         Returns
         -------
         self : MixtureBradleyTerry
+            The fitted estimator.
         """
         items_a, items_b, target, weight = self._validate_fit_data(X, y, sample_weight)
+        # Rescaled by a power of two (exact): EM sums the weights (``pi``, the
+        # log-likelihood), and a sum of weights of 1e308 overflows.
+        weight = rescale_weights(weight)
         rng = check_random_state(self.random_state)
         k = self.n_components
         # Head seeds stay fixed across iterations so that a stochastic learner
@@ -273,7 +278,7 @@ class MixtureBradleyTerry(_BasePairBaseline):
             head = seeded_clone(self.estimator_, seed)
             head.fit(items_a, items_b, soft_target[:, j], head_weight[:, j], loss="log")
             new_heads[j] = head
-        return new_heads, total / weight.sum()
+        return new_heads, total / rescale_weights(weight).sum()
 
 
 def _converged(curve, tol):
@@ -304,7 +309,7 @@ def _e_step(diff, pi, target, weight):
     per_pair = np.where(target > 0, target * log_a, 0.0) + np.where(
         target < 1, (1.0 - target) * log_b, 0.0
     )
-    ll = float(np.average(per_pair, weights=weight))
+    ll = float(weighted_mean(per_pair, weight))
     resp_a = np.exp(joint_a - log_a[:, None])
     resp_b = np.exp(joint_b - log_b[:, None])
     return ll, resp_a, resp_b

@@ -582,7 +582,9 @@ def make_preference_mixture(
         item_rewards : ndarray of shape (n_items, n_groups)
             Every group's reward of every item.
         prompt_features : ndarray of shape (n_prompts, n_features)
+            The prompts' own features ``x``.
         response_features : ndarray of shape (n_items, n_features)
+            The responses' own features ``s``.
         feature_names : ndarray of str of shape (3 * n_features,)
             ``prompt_j``, ``response_j``, ``interaction_j``.
         temperature, tie_margin : float

@@ -8,11 +8,9 @@ from ._calibration import (
     single_reward_floor,
 )
 from ._noise import noise_floor
-from ._plot import (
-    MemberAgreementDisplay,
-    PairCalibrationDisplay,
-    StagedErrorDisplay,
-)
+from ._plot import PairCalibrationDisplay
+from ._plot_agreement import MemberAgreementDisplay
+from ._plot_staged import StagedErrorDisplay
 
 __all__ = [
     "MemberAgreementDisplay",

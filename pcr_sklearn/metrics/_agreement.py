@@ -75,10 +75,13 @@ def disagreement_scores(votes, y_true, *, sample_weight=None):
         Soft labels, or any reference probability such as the ensemble's own
         prediction (the pruning rule of the paper's Theorem 3 uses that).
     sample_weight : array-like of shape (n_pairs,), default=None
+        Pair weights of the mean; ``None``: all pairs weigh the same.
 
     Returns
     -------
     scores : ndarray of shape (n_members,)
+        Weighted mean absolute difference between each member's votes and
+        ``y_true``.
 
     Examples
     --------

@@ -46,6 +46,7 @@ def calibration_error(y_true, y_prob, *, sample_weight=None):
     Returns
     -------
     error : float
+        The weighted mean squared difference, in [0, 1].
 
     See Also
     --------
@@ -89,6 +90,7 @@ def single_reward_floor(y_true, *, sample_weight=None):
     Returns
     -------
     floor : float
+        The weighted mean of ``min(p, 1 - p)**2``, at most 0.25.
 
     See Also
     --------
@@ -137,6 +139,7 @@ def regret(y_true, y_prob, *, sample_weight=None, policy="sample"):
     y_prob : array-like of shape (n_pairs,) or (n_pairs, 2)
         Predicted share of rewards preferring A.
     sample_weight : array-like of shape (n_pairs,), default=None
+        Pair weights of the mean; ``None``: all pairs weigh the same.
     policy : {"sample", "majority"}, default="sample"
 
     Returns

@@ -120,6 +120,8 @@ def match_members(member_votes, group_votes, *, sample_weight=None):
     Returns
     -------
     result : Bunch
+        The matching, with these keys:
+
         member_index, group_index : ndarray of int of shape (n_matched,)
             Member ``member_index[i]`` is matched to group ``group_index[i]``
             (sorted by member).
@@ -179,6 +181,7 @@ def matched_weight_error(member_weights, group_weights, member_index, group_inde
     Returns
     -------
     error : float
+        The L1 weight error, in [0, 2].
 
     Examples
     --------

@@ -36,6 +36,8 @@ def truth_on_pairs(truth, X):
     Returns
     -------
     result : Bunch
+        The mixture on these pairs, with these keys:
+
         group_votes : ndarray of shape (n_pairs, n_groups)
             Hard votes of each group reward.
         group_prefs : ndarray of shape (n_pairs, n_groups)
@@ -160,6 +162,8 @@ def recovery_report(estimator, X, y, truth, *, n_annotators=None, sample_weight=
     Returns
     -------
     report : Bunch
+        The comparison, with these keys:
+
         calibration_error : float
             Error of the ensemble's ``predict_proba`` against ``y``.
         oracle_error : float
@@ -174,7 +178,9 @@ def recovery_report(estimator, X, y, truth, *, n_annotators=None, sample_weight=
         error_vs_p_star, oracle_error_vs_p_star : float
             The same two errors against the exact ``p*`` instead of ``y``.
         member_weights : ndarray of shape (n_members,)
+            The ensemble's member weights.
         group_weights : ndarray of shape (n_groups,)
+            The population's true group weights.
         member_group : ndarray of int of shape (n_members,)
             Matched group of each member (``-1``: unmatched).
         member_agreement : ndarray of shape (n_members,)

@@ -19,7 +19,9 @@ from ..utils.validation import (
     check_pair_weights,
     check_probabilities,
     hard_votes,
+    rescale_weights,
     split_pairs,
+    weighted_mean,
 )
 from ._matching import _check_votes, _check_weights
 
@@ -37,10 +39,13 @@ def _check_n_members(n_members):
 
 
 def _normalised_group_weights(group_weights, n_groups):
-    w = _check_weights(group_weights, "group_weights", n_groups)
-    if w.sum() <= 0:
+    # Rescaled by a power of two first (exact): group weights of 1e308 are
+    # valid, but their sum overflows.
+    w = rescale_weights(_check_weights(group_weights, "group_weights", n_groups))
+    total = w.sum()
+    if total <= 0:
         raise ValueError("group_weights must not be all zero.")
-    return w / w.sum()
+    return w / total
 
 
 @validate_params(
@@ -74,6 +79,7 @@ def noise_term(p_star, n_annotators, *, vote_variance=None, sample_weight=None):
     Returns
     -------
     C : float
+        The weighted mean of ``Var(vote) / n``.
 
     Examples
     --------
@@ -108,7 +114,7 @@ def noise_term(p_star, n_annotators, *, vote_variance=None, sample_weight=None):
     weights = check_pair_weights(
         sample_weight, n, "sample_weight", allow_all_zero=False
     )
-    return float(np.average(variance / counts, weights=weights))
+    return float(weighted_mean(variance / counts, weights))
 
 
 @validate_params(
@@ -140,6 +146,7 @@ def oracle_calibration_error(y_true, group_votes, group_weights, *, sample_weigh
     Returns
     -------
     error : float
+        Calibration error of ``group_votes @ group_weights`` against ``y_true``.
 
     Examples
     --------
@@ -179,6 +186,19 @@ class AnnotatorEnsemble:
         Number of members.
     groups_ : ndarray of int of shape (n_members,)
         Sampled group of each member; members from the same group repeat.
+
+    See Also
+    --------
+    sample_annotator_ensemble : Builds one from a known population.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pcr_sklearn.recovery import AnnotatorEnsemble
+    >>> ens = AnnotatorEnsemble([lambda x: x[:, 0], lambda x: x[:, 1]], [0, 1])
+    >>> X = np.array([[1.0, 0.0, 0.0, 1.0]])  # A = (1, 0), B = (0, 1)
+    >>> ens.predict_proba(X)  # one member prefers A, the other B
+    array([[0.5, 0.5]])
     """
 
     def __init__(self, rewards, groups):
@@ -188,19 +208,56 @@ class AnnotatorEnsemble:
         self.estimator_weights_ = np.full(self.n_estimators_, 1.0 / self.n_estimators_)
 
     def rewards(self, items):
-        """Per-member rewards of items, shape ``(n_items, n_members)``."""
+        """Per-member rewards of items.
+
+        Parameters
+        ----------
+        items : array-like of shape (n_items, d)
+            Item features.
+
+        Returns
+        -------
+        rewards : ndarray of shape (n_items, n_members)
+            Column ``j`` is member ``j``'s reward.
+        """
         items = np.asarray(items, dtype=np.float64)
         return np.column_stack([r(items) for r in self.estimators_])
 
     def predict_proba(self, X):
-        """Share of members preferring A (hard votes), shape ``(n_pairs, 2)``."""
+        """Share of members preferring A (hard votes).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_pairs, 2 * d) or (n_pairs, 2, d)
+            Pairs of item features.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_pairs, 2)
+            Column 1: the share of members preferring A; column 0: one minus it.
+        """
         items_a, items_b = split_pairs(X, "X")
         p = hard_votes(self.rewards(items_a), self.rewards(items_b))
         p = p @ self.estimator_weights_
         return np.column_stack([1.0 - p, p])
 
     def score(self, X, y, sample_weight=None):
-        """Negative calibration error against soft labels ``y``."""
+        """Negative calibration error against soft labels ``y``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_pairs, 2 * d) or (n_pairs, 2, d)
+            Pairs of item features.
+        y : array-like of shape (n_pairs,)
+            Soft labels in [0, 1].
+        sample_weight : array-like of shape (n_pairs,), default=None
+            Pair weights; ``None``: all pairs weigh the same.
+
+        Returns
+        -------
+        score : float
+            ``-calibration_error(y, predict_proba(X)[:, 1])``.
+        """
         proba = self.predict_proba(X)[:, 1]
         return -calibration_error(y, proba, sample_weight=sample_weight)
 
@@ -239,6 +296,7 @@ def sample_annotator_ensemble(truth, n_members, *, random_state=None):
     Returns
     -------
     ensemble : AnnotatorEnsemble
+        The sampled members' group rewards with equal weights.
 
     Examples
     --------
@@ -300,6 +358,7 @@ def expected_annotator_ensemble_error(
     Returns
     -------
     error : float
+        The expected calibration error over the draws of the members.
 
     Examples
     --------
@@ -323,4 +382,4 @@ def expected_annotator_ensemble_error(
     weights = check_pair_weights(
         sample_weight, n, "sample_weight", allow_all_zero=False
     )
-    return float(np.average(per_pair, weights=weights))
+    return float(weighted_mean(per_pair, weights))

@@ -49,6 +49,20 @@ Declared (:class:`RewardTags`, read with :func:`get_reward_tags`)
 ``losses``
     The losses ``fit`` supports (default both); a learner that can only do
     ``"log"`` still serves every objective except the paper's ``"residual"``.
+``penalty``
+    The name of the parameter that sets the strength of the learner's
+    regularisation penalty (a non-negative float; e.g. ``"alpha"``), or
+    ``None`` (the default). Hard-vote members only need the sign of
+    ``r(A) - r(B)``, so when a learner declares it, together with
+    ``warm_start`` and the ``"squared"`` loss, the ensemble's backfitting
+    re-fits members *sharpened*: warm-started from their fit, with
+    ``loss="squared"`` on the 0/1 classification target (a sigmoid loss,
+    which unlike the log loss does not let pairs far from the boundary pull
+    it) and the penalty divided by 1000 (:func:`seeded_clone`), then gives
+    the parameter its value back (:func:`restore_warm_start`), so members
+    keep the prototype's parameters. Regularised fits find the groups;
+    sharpened re-fits put each member's boundary where its group's is (see
+    ``benchmarks/results/recovery.md``).
 
 Optional
 --------
@@ -109,11 +123,36 @@ class RewardTags:
         The protocol losses ``fit`` supports. The ensemble's paper objective
         (``objective="residual"``) needs ``"squared"``; every other objective
         and the baselines need ``"log"``.
+    penalty : str or None, default=None
+        Name of the non-negative parameter that sets the strength of the
+        regularisation penalty; the ensemble weakens it for sharpened
+        backfitting re-fits (see the protocol).
+
+    See Also
+    --------
+    get_reward_tags : Read a learner's tags.
+    BaseReward : Declares them with ``__reward_tags__``.
+
+    Examples
+    --------
+    A learner that can only fit the log-loss says so:
+
+    >>> from pcr_sklearn.rewards import BaseReward, RewardTags
+    >>> class LogOnly(BaseReward):
+    ...     def __reward_tags__(self):
+    ...         tags = super().__reward_tags__()
+    ...         tags.losses = ("log",)
+    ...         return tags
+    >>> LogOnly().__reward_tags__().losses
+    ('log',)
+    >>> RewardTags().text_items
+    False
     """
 
     text_items: bool = False
     warm_start: bool = False
     losses: tuple = LOSSES
+    penalty: str | None = None
 
 
 def get_reward_tags(learner):
@@ -126,16 +165,19 @@ def get_reward_tags(learner):
     Parameters
     ----------
     learner : reward learner instance
+        Fitted or not; only its class and parameters are read.
 
     Returns
     -------
     tags : RewardTags
+        The declared tags, or the defaults read from scikit-learn's tags.
 
     Examples
     --------
     >>> from pcr_sklearn.rewards import LinearReward, get_reward_tags
     >>> get_reward_tags(LinearReward())
-    RewardTags(text_items=False, warm_start=True, losses=('log', 'squared'))
+    RewardTags(text_items=False, warm_start=True, losses=('log', 'squared'), \
+penalty='alpha')
     """
     declared = getattr(learner, "__reward_tags__", None)
     if declared is not None:
@@ -223,7 +265,7 @@ def fit_member(member, items_a, items_b, target, sample_weight, loss, prepared):
 
 
 def member_rewards(members, items):
-    """Rewards of fitted members on ``items``, shape ``(n_items, n_members)``.
+    """Compute the rewards of fitted members on ``items``, one column each.
 
     Members of a class with a ``batch_rewards`` classmethod are evaluated
     together, so the items are read once per class, not once per member;
@@ -233,12 +275,32 @@ def member_rewards(members, items):
     Parameters
     ----------
     members : list of fitted reward learners
+        Members of any classes; those of one class with ``batch_rewards``
+        are evaluated together.
     items : array-like
         Items in the members' layout.
 
     Returns
     -------
     rewards : ndarray of shape (n_items, n_members), float64
+        Column ``j`` is ``members[j].reward(items)``.
+
+    See Also
+    --------
+    pcr_sklearn.PairwiseCalibratedEnsemble.rewards : The same for an ensemble.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pcr_sklearn.rewards import LinearReward, member_rewards
+    >>> rng = np.random.default_rng(0)
+    >>> a, b = rng.normal(size=(2, 100, 2))
+    >>> members = [
+    ...     LinearReward().fit(a, b, (a[:, j] > b[:, j]).astype(float))
+    ...     for j in range(2)
+    ... ]
+    >>> member_rewards(members, a).shape
+    (100, 2)
     """
     by_class = {}
     for j, member in enumerate(members):
@@ -283,6 +345,33 @@ class BaseReward(BaseEstimator):
     ``super().__reward_tags__()`` first, then set fields).
     :meth:`_check_fit_inputs` validates the arguments of ``fit`` with error
     messages that name the argument and the row.
+
+    See Also
+    --------
+    pcr_sklearn.utils.estimator_checks.check_reward_learner : Check a learner.
+
+    Examples
+    --------
+    A reward that is a fixed linear function of the features, fitted by
+    least squares on the pair differences (a toy; see the gallery example
+    "Plugging in your own reward learner" for a real one):
+
+    >>> import numpy as np
+    >>> from pcr_sklearn.rewards import BaseReward
+    >>> class LeastSquaresReward(BaseReward):
+    ...     def fit(self, items_a, items_b, target, sample_weight=None, *, loss="log"):
+    ...         target, sample_weight = self._check_fit_inputs(
+    ...             items_a, items_b, target, sample_weight, loss)
+    ...         diff = np.asarray(items_a, float) - np.asarray(items_b, float)
+    ...         w = np.sqrt(sample_weight)[:, None]
+    ...         self.coef_ = np.linalg.lstsq(diff * w, (target - 0.5) * w[:, 0])[0]
+    ...         return self
+    ...     def reward(self, items):
+    ...         return np.asarray(items, dtype=np.float64) @ self.coef_
+    >>> a, b = np.random.default_rng(0).normal(size=(2, 50, 2))
+    >>> r = LeastSquaresReward().fit(a, b, (a[:, 0] > b[:, 0]).astype(float))
+    >>> r.reward(a).shape
+    (50,)
     """
 
     def __reward_tags__(self):
@@ -325,13 +414,15 @@ class BaseReward(BaseEstimator):
         return target, sample_weight
 
 
-def seeded_clone(learner, seed, previous=None):
+def seeded_clone(learner, seed, previous=None, *, penalty_scale=1.0):
     """A fresh member: ``learner`` cloned with every ``random_state`` set to ``seed``.
 
     Given the ``previous`` fit of a member being re-fitted, and a learner that
     declares ``warm_start`` (:class:`RewardTags`), a copy of that fit is
     returned instead, with warm start switched on: the re-fit starts where
-    the old solution was. Call :func:`restore_warm_start` after fitting it.
+    the old solution was; for a learner that also declares ``penalty``, that
+    parameter is multiplied by ``penalty_scale``. Call
+    :func:`restore_warm_start` after fitting it.
 
     Parameters
     ----------
@@ -341,6 +432,9 @@ def seeded_clone(learner, seed, previous=None):
         Seed for the ``random_state`` parameters (nested ones included).
     previous : fitted reward learner, default=None
         The member's previous fit, when re-fitting.
+    penalty_scale : float, default=1.0
+        Factor on the declared ``penalty`` parameter of a warm-started copy
+        (a sharpened re-fit); ignored otherwise.
 
     Returns
     -------
@@ -348,7 +442,8 @@ def seeded_clone(learner, seed, previous=None):
         Unfitted (or a warm-startable copy of ``previous``), never ``learner``
         or ``previous`` itself.
     """
-    warm = previous is not None and get_reward_tags(previous).warm_start
+    tags = None if previous is None else get_reward_tags(previous)
+    warm = tags is not None and tags.warm_start
     member = copy.deepcopy(previous) if warm else clone(learner)
     params = {
         key: seed
@@ -357,13 +452,22 @@ def seeded_clone(learner, seed, previous=None):
     }
     if warm:
         params["warm_start"] = True
+        if tags.penalty is not None and penalty_scale != 1.0:
+            params[tags.penalty] = member.get_params()[tags.penalty] * penalty_scale
     if params:
         member.set_params(**params)
     return member
 
 
 def restore_warm_start(member, previous):
-    """Give a re-fitted member its ``warm_start`` parameter back from ``previous``."""
-    if previous is not None and get_reward_tags(previous).warm_start:
-        member.set_params(warm_start=previous.get_params()["warm_start"])
+    """Give a re-fitted member its ``warm_start`` and ``penalty`` back.
+
+    The values of ``previous``, which :func:`seeded_clone` changed for the
+    re-fit; the fitted state is kept.
+    """
+    tags = None if previous is None else get_reward_tags(previous)
+    if tags is not None and tags.warm_start:
+        names = ["warm_start"] + ([tags.penalty] if tags.penalty else [])
+        previous_params = previous.get_params()
+        member.set_params(**{name: previous_params[name] for name in names})
     return member

@@ -142,6 +142,8 @@ class LinearReward(BaseReward):
     def __reward_tags__(self):
         tags = super().__reward_tags__()
         tags.warm_start = True
+        # Sharpened backfitting re-fits (see the protocol) weaken alpha.
+        tags.penalty = "alpha"
         return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -163,6 +165,7 @@ class LinearReward(BaseReward):
         Returns
         -------
         self : LinearReward
+            The fitted reward.
 
         Raises
         ------
@@ -183,10 +186,13 @@ class LinearReward(BaseReward):
         Parameters
         ----------
         items_a, items_b : array-like of shape (n_pairs, n_features)
+            Features of the two items of each comparison.
 
         Returns
         -------
         prepared : PairDifferences
+            The differences ``items_a - items_b``, scaled per feature by a
+            power of two, and the scales.
         """
         dtypes = [np.float64, np.float32]
         items_a = check_array(items_a, input_name="items_a", dtype=dtypes)
@@ -219,12 +225,16 @@ class LinearReward(BaseReward):
         prepared : PairDifferences
             From ``prepare_pairs(items_a, items_b)`` of this reward or a clone.
         target : array-like of shape (n_pairs,)
+            As for :meth:`fit`.
         sample_weight : array-like of shape (n_pairs,), default=None
+            As for :meth:`fit`.
         loss : {"log", "squared"}, default="log"
+            As for :meth:`fit`.
 
         Returns
         -------
         self : LinearReward
+            The fitted reward.
         """
         if not isinstance(prepared, PairDifferences):
             raise TypeError(
@@ -309,10 +319,12 @@ class LinearReward(BaseReward):
         Parameters
         ----------
         items : array-like of shape (n_items, n_features)
+            Item features, as in fit.
 
         Returns
         -------
         rewards : ndarray of shape (n_items,)
+            ``items @ coef_``, float64.
         """
         check_is_fitted(self)
         items = np.asarray(items)
@@ -334,11 +346,14 @@ class LinearReward(BaseReward):
         Parameters
         ----------
         members : list of fitted LinearReward
+            The members to evaluate.
         items : array-like of shape (n_items, n_features)
+            Item features.
 
         Returns
         -------
         rewards : ndarray of shape (n_items, len(members))
+            Column ``j`` equals ``members[j].reward(items)``.
         """
         coefs = np.column_stack([member.coef_ for member in members])
         return np.asarray(items @ coefs, dtype=np.float64)
@@ -426,9 +441,9 @@ class _PairLoss:
         if loss == "log":
             self.weight_target = weight * target
             self.weight_rest = weight * (1.0 - target)
-            self.evaluate = self._log
+            self.log = True
         else:
-            self.evaluate = self._squared
+            self.log = False
 
     def __call__(self, coef):
         scaled = coef * self.inv_rms
@@ -436,7 +451,11 @@ class _PairLoss:
         gradient = np.zeros(coef.shape[0])
         for rows in self.blocks:
             block = self.unit[rows]
-            part, factor = self.evaluate(block, scaled, rows)
+            # Dispatched here, not through a stored bound method: that would
+            # be a reference cycle keeping every fit's differences alive
+            # until the garbage collector happens to run.
+            evaluate = self._log if self.log else self._squared
+            part, factor = evaluate(block, scaled, rows)
             loss += part
             gradient += block.T @ factor
         gradient *= self.inv_rms

@@ -119,8 +119,6 @@ default="relu"
 
     Examples
     --------
-    >>> import pytest
-    >>> _ = pytest.importorskip("torch")
     >>> import numpy as np
     >>> from pcr_sklearn.rewards import MLPReward
     >>> rng = np.random.default_rng(0)
@@ -208,6 +206,7 @@ default="relu"
         Returns
         -------
         self : MLPReward
+            The fitted reward.
         """
         torch = import_torch()
         items_a = check_array(
@@ -368,10 +367,12 @@ default="relu"
         Parameters
         ----------
         items : array-like of shape (n_items, n_features)
+            Item features, as in fit.
 
         Returns
         -------
         rewards : ndarray of shape (n_items,), dtype float64
+            The network's output for each item, on the CPU.
         """
         check_is_fitted(self, "module_")
         torch = import_torch()

@@ -135,11 +135,20 @@ class PairEmbedder(TransformerMixin, BaseEstimator):
     >>> emb.fit_transform(X).shape
     (2, 6)
 
-    A frozen sentence-transformers model from a local directory, with a cache:
+    A frozen sentence-transformers model from a local directory (here a tiny
+    random-weight BERT built on the fly; use e.g. a downloaded
+    ``all-MiniLM-L6-v2``), with a persistent embedding cache:
 
-    >>> emb = PairEmbedder(
-    ...     "sentence-transformers", model="path/to/model", cache_dir="emb_cache"
-    ... )  # doctest: +SKIP
+    >>> import os, tempfile
+    >>> from pcr_sklearn.utils._testing import build_random_bert
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> model = build_random_bert(tmp.name, [text for row in X for text in row]).st_dir
+    >>> emb = PairEmbedder("sentence-transformers", model=model,
+    ...                    prompt_mode="response",
+    ...                    cache_dir=os.path.join(tmp.name, "cache"))
+    >>> emb.fit_transform(X).shape  # 32 features per response, A then B
+    (2, 64)
+    >>> tmp.cleanup()
     """
 
     _parameter_constraints: dict = {
@@ -219,6 +228,7 @@ class PairEmbedder(TransformerMixin, BaseEstimator):
         Returns
         -------
         self : PairEmbedder
+            The fitted transformer.
         """
         prompts, resp_a, resp_b = self._parse(X)
         if self.backend == "tfidf":
@@ -287,7 +297,7 @@ class PairEmbedder(TransformerMixin, BaseEstimator):
 
         Returns
         -------
-        features : ndarray of shape (n_pairs, 2 * n_item_features_)
+        features : ndarray of shape (n_pairs, 2 * `n_item_features_`)
             ``[features of item A | features of item B]``, float64.
         """
         check_is_fitted(self, "embedding_key_")
@@ -312,6 +322,16 @@ class PairEmbedder(TransformerMixin, BaseEstimator):
         """Output feature names: ``a_prompt{j}``, ``a_resp{j}``, ``b_...``.
 
         ``"joint"`` mode uses ``a_joint{j}`` / ``b_joint{j}``.
+
+        Parameters
+        ----------
+        input_features : array-like of str or None, default=None
+            Ignored; the names depend only on the fitted embedding.
+
+        Returns
+        -------
+        feature_names_out : ndarray of str objects
+            The names of the columns of :meth:`transform`'s output.
         """
         check_is_fitted(self, "embedding_key_")
         dim = self.embedding_dim_

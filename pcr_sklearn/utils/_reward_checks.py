@@ -9,6 +9,7 @@ message starts with the property that broke.
 
 from __future__ import annotations
 
+import numbers
 import pickle
 
 import numpy as np
@@ -23,7 +24,33 @@ _WORDS = (
 
 
 class RewardLearnerCheckError(AssertionError):
-    """A property of the reward-learner protocol does not hold."""
+    """A property of the reward-learner protocol does not hold.
+
+    Raised by :func:`check_reward_learner`; the message starts with the
+    property in brackets (``[antisymmetry]``, ``[sample_weight zero]``, ...).
+    An ``AssertionError``, so that test runners report it as a failure.
+
+    See Also
+    --------
+    check_reward_learner : Raises it.
+
+    Examples
+    --------
+    A learner whose rewards are float32 breaks the protocol:
+
+    >>> import numpy as np
+    >>> from pcr_sklearn.rewards import LinearReward
+    >>> from pcr_sklearn.utils.estimator_checks import (
+    ...     RewardLearnerCheckError, check_reward_learner)
+    >>> class Float32Reward(LinearReward):
+    ...     def reward(self, items):
+    ...         return super().reward(items).astype(np.float32)
+    >>> try:
+    ...     check_reward_learner(Float32Reward())
+    ... except RewardLearnerCheckError as exc:
+    ...     print(exc)
+    [reward dtype] reward returned dtype float32.
+    """
 
 
 def make_comparisons(learner, n_pairs=40, *, random_state=0):
@@ -39,15 +66,31 @@ def make_comparisons(learner, n_pairs=40, *, random_state=0):
     learner : reward learner
         Decides the layout through :func:`~pcr_sklearn.rewards.get_reward_tags`.
     n_pairs : int, default=40
+        Number of comparisons.
     random_state : int, default=0
+        Seed of the features, the targets' noise-free reward and the weights.
 
     Returns
     -------
     items_a, items_b : ndarray
+        The two items of each comparison: float rows ``(n_pairs, 4)``, or
+        ``(prompt, response)`` object rows ``(n_pairs, 2)`` for text learners.
     target : ndarray of shape (n_pairs,)
         Soft labels in [0, 1].
     sample_weight : ndarray of shape (n_pairs,)
         Positive weights.
+
+    See Also
+    --------
+    check_reward_learner : Fits learners on these comparisons.
+
+    Examples
+    --------
+    >>> from pcr_sklearn.rewards import LinearReward
+    >>> from pcr_sklearn.utils.estimator_checks import make_comparisons
+    >>> items_a, items_b, target, weight = make_comparisons(LinearReward(), 10)
+    >>> items_a.shape, target.shape
+    ((10, 4), (10,))
     """
     rng = np.random.RandomState(random_state)
     if get_reward_tags(learner).text_items:
@@ -302,6 +345,60 @@ def check_warm_start(learner, data, atol):
         )
 
 
+def check_penalty(learner, data, atol):
+    """A declared ``penalty`` parameter exists and weakening it loosens the fit.
+
+    The parameter is a non-negative real; with it divided by 1000 (as the
+    ensemble's sharpened re-fits do), a warm-started ``loss="squared"``
+    re-fit runs, gives finite rewards, and the fit with the weaker penalty
+    reaches a data loss (the weighted mean log loss, penalty left out) no
+    higher than the declared one's: a smaller value means less
+    regularisation.
+    """
+    tags = get_reward_tags(learner)
+    name = tags.penalty
+    if name is None:
+        return
+    items_a, items_b, target, weight = data
+    value = learner.get_params().get(name)
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value < 0:
+        _fail(
+            "penalty",
+            f"declares penalty={name!r}, but get_params()[{name!r}] is {value!r}, "
+            "not a non-negative real.",
+        )
+    seeded = _seeded(learner)
+    strong = _fit(learner, items_a, items_b, target, weight, **seeded)
+    try:
+        weak = _fit(
+            learner, items_a, items_b, target, weight, **seeded, **{name: value / 1000}
+        )
+    except Exception as exc:  # noqa: BLE001 - any failure is the finding
+        _fail("penalty", f"fitting with {name}={value / 1000:g} raised {exc!r}.")
+    if not _log_loss(weak, data) <= _log_loss(strong, data) + atol:
+        _fail(
+            "penalty",
+            f"with {name}={value / 1000:g} the fit's log loss is higher than with "
+            f"{name}={value:g}: the parameter does not set a penalty strength.",
+        )
+    if tags.warm_start and "squared" in tags.losses:
+        strong.set_params(warm_start=True, **{name: value / 1000})
+        strong.fit(
+            items_a, items_b, (target > 0.5).astype(float), weight, loss="squared"
+        )
+        if not np.all(np.isfinite(strong.reward(items_a))):
+            _fail(
+                "penalty", "a sharpened (squared-loss) re-fit gave non-finite rewards."
+            )
+
+
+def _log_loss(member, data):
+    items_a, items_b, target, weight = data
+    prob = np.clip(_probabilities(member, items_a, items_b), 1e-15, 1 - 1e-15)
+    loss = -(target * np.log(prob) + (1 - target) * np.log1p(-prob))
+    return float(np.average(loss, weights=weight))
+
+
 def check_fit_prepared(learner, data, atol):
     """The optional prepared-pairs hook gives the same model as ``fit``.
 
@@ -359,6 +456,7 @@ _CHECKS = (
     check_sample_weight_scale,
     check_sample_weight_used,
     check_warm_start,
+    check_penalty,
     check_fit_prepared,
 )
 
@@ -368,6 +466,34 @@ def yield_reward_learner_checks():
 
     Each check is called as ``check(learner, data, atol)`` with ``data`` from
     :func:`make_comparisons`.
+
+    Yields
+    ------
+    check : callable
+        ``check(learner, data, atol)``; raises
+        :class:`RewardLearnerCheckError` when its property does not hold.
+
+    See Also
+    --------
+    check_reward_learner : Runs them all.
+
+    Examples
+    --------
+    With pytest, one test per check::
+
+        @pytest.mark.parametrize(
+            "check", yield_reward_learner_checks(), ids=lambda c: c.__name__
+        )
+        def test_my_reward(check):
+            learner = MyReward()
+            check(learner, make_comparisons(learner), 1e-4)
+
+    >>> from pcr_sklearn.rewards import LinearReward
+    >>> from pcr_sklearn.utils.estimator_checks import (
+    ...     make_comparisons, yield_reward_learner_checks)
+    >>> learner = LinearReward()
+    >>> for check in yield_reward_learner_checks():
+    ...     check(learner, make_comparisons(learner), 1e-4)
     """
     yield from _CHECKS
 
@@ -383,7 +509,8 @@ def check_reward_learner(learner, *, atol=1e-4, n_pairs=40):
     row; scaling all weights changes nothing; weights are used at all; every
     declared loss fits and rejects targets outside its range, naming the row;
     the same ``random_state`` gives the same rewards; pickling keeps the
-    rewards; a declared warm start resumes from the fitted solution; the
+    rewards; a declared warm start resumes from the fitted solution; a
+    declared penalty parameter is a non-negative real that regularises; the
     optional prepared-pairs hook (``prepare_pairs`` / ``fit_prepared``),
     when present, gives the same model as ``fit``.
 

@@ -37,7 +37,34 @@ from ._reward_checks import (
 
 
 def make_pairs(n_pairs=60, n_features=3, *, random_state=0):
-    """Flat pairs with soft labels from a 2-reward mixture, for the checks."""
+    """Flat pairs with soft labels from a 2-reward mixture, for the checks.
+
+    60% of the annotators prefer the item with the larger first feature, 40%
+    the one with the larger last feature.
+
+    Parameters
+    ----------
+    n_pairs : int, default=60
+        Number of pairs.
+    n_features : int, default=3
+        Features per item (the flat rows have twice as many).
+    random_state : int, default=0
+        Seed of the features.
+
+    Returns
+    -------
+    X : ndarray of shape (n_pairs, 2 * n_features)
+        Flat pairs ``[A | B]``.
+    y : ndarray of shape (n_pairs,)
+        Soft labels in {0, 0.4, 0.6, 1}.
+
+    Examples
+    --------
+    >>> from pcr_sklearn.utils.estimator_checks import make_pairs
+    >>> X, y = make_pairs(5)
+    >>> X.shape, set(y.tolist()) <= {0.0, 0.4, 0.6, 1.0}
+    ((5, 6), True)
+    """
     rng = np.random.RandomState(random_state)
     a = rng.normal(size=(n_pairs, n_features))
     b = rng.normal(size=(n_pairs, n_features))
@@ -227,7 +254,29 @@ _PAIR_CHECKS = (
 
 
 def yield_pair_checks():
-    """Yield the pair-aware checks; each takes an unfitted estimator."""
+    """Yield the pair-aware checks; each takes an unfitted estimator.
+
+    They re-test the properties of scikit-learn's common checks that feed
+    odd-width matrices, on even-width flat pairs and stacked pairs.
+
+    Yields
+    ------
+    check : callable
+        ``check(estimator)``; raises an ``AssertionError`` when its property
+        does not hold.
+
+    See Also
+    --------
+    check_reward_learner : The checks of a reward learner.
+
+    Examples
+    --------
+    >>> from pcr_sklearn import PairwiseCalibratedEnsemble
+    >>> from pcr_sklearn.utils.estimator_checks import yield_pair_checks
+    >>> estimator = PairwiseCalibratedEnsemble(n_estimators=2, random_state=0)
+    >>> for check in yield_pair_checks():
+    ...     check(estimator)
+    """
     yield from _PAIR_CHECKS
 
 

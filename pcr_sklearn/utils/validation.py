@@ -61,6 +61,7 @@ def hard_votes(rewards_a, rewards_b):
     Returns
     -------
     votes : ndarray of that shape, float64
+        1.0 where A's reward is higher, 0.0 where lower, 0.5 where equal.
 
     Examples
     --------
@@ -91,10 +92,12 @@ def sigmoid_pair(x):
     Parameters
     ----------
     x : array-like
+        Reward differences ``r(A) - r(B)``.
 
     Returns
     -------
     sigmoid_x, sigmoid_minus_x : ndarray, float64
+        ``sigmoid(x)`` and ``sigmoid(-x)``, of ``x``'s shape; they sum to one.
 
     Examples
     --------
@@ -126,6 +129,7 @@ def pair_votes(rewards_a, rewards_b, vote="hard"):
     Returns
     -------
     votes : ndarray of that shape, float64
+        Each member's vote for A, in [0, 1].
 
     Examples
     --------
@@ -192,7 +196,7 @@ def check_pair_weights(sample_weight, n, name="sample_weight", *, allow_all_zero
 
 
 def rescale_weights(weights):
-    """Weights times the power of two that brings the largest into [0.5, 1).
+    """Multiply weights by the power of two that brings the largest into [0.5, 1).
 
     Weights of 1e308 are valid float64 numbers, but their sum overflows to
     inf and every weighted mean built on it becomes 0 or NaN. Multiplying by
@@ -239,14 +243,17 @@ def weighted_mean(values, weights, axis=None):
     Parameters
     ----------
     values : array-like
+        The values to average.
     weights : array-like
         Non-negative weights along ``axis`` (or of ``values``' shape), not
         all zero.
     axis : int, default=None
+        Axis to average over; ``None``: all values.
 
     Returns
     -------
     mean : float or ndarray
+        The weighted mean, as ``np.average`` returns it.
 
     Examples
     --------
@@ -275,6 +282,7 @@ def check_probabilities(values, name, n=None, *, accept_proba=False):
     Returns
     -------
     values : ndarray of shape (n,), float64
+        The validated values (column 1 of a ``predict_proba`` output).
 
     Examples
     --------
@@ -296,7 +304,7 @@ def check_probabilities(values, name, n=None, *, accept_proba=False):
 
 
 def split_pairs(X, name="pairs"):
-    """Items A and B of numeric pairs, flat ``(n, 2 d)`` or stacked ``(n, 2, d)``.
+    """Split numeric pairs, flat ``(n, 2 d)`` or stacked ``(n, 2, d)``, into A and B.
 
     Parameters
     ----------
@@ -357,6 +365,24 @@ def check_finite(X, name, *, first_row=0):
     first_row : int, default=0
         Number of ``X``'s first row in the caller's data (``X`` a chunk of
         it), so that the message names the row the user knows.
+
+    Raises
+    ------
+    ValueError
+        If ``X`` holds a NaN or an infinity.
+
+    See Also
+    --------
+    deferred_finite_checks : Run the checks later, chunk by chunk.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pcr_sklearn.utils.validation import check_finite
+    >>> check_finite(np.array([[0.0, 1.0], [2.0, np.inf]]), "X", first_row=10)
+    Traceback (most recent call last):
+    ...
+    ValueError: X contains NaN or inf: row 11, column 1 has inf.
     """
     pending = _DEFERRED_FINITE_CHECKS.get()
     if pending is not None:
@@ -400,6 +426,24 @@ def deferred_finite_checks():
     ------
     pending : list of (ndarray, str)
         The ``(X, name)`` of every deferred check; the caller must run them.
+
+    See Also
+    --------
+    check_finite : The check that is deferred.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pcr_sklearn.utils.validation import check_finite, deferred_finite_checks
+    >>> X = np.array([[0.0], [np.nan]])
+    >>> with deferred_finite_checks() as pending:
+    ...     check_finite(X, "X")  # recorded, not run
+    >>> len(pending)
+    1
+    >>> check_finite(X[1:], "X", first_row=1)  # the caller runs it per chunk
+    Traceback (most recent call last):
+    ...
+    ValueError: X contains NaN or inf: row 1, column 0 has nan.
     """
     pending = []
     token = _DEFERRED_FINITE_CHECKS.set(pending)
@@ -428,6 +472,7 @@ def check_text_items(items, name="items", columns=TEXT_ITEM_COLUMNS):
     Returns
     -------
     items : ndarray of shape (n, len(columns)), dtype object
+        The rows, every cell a ``str``.
 
     Examples
     --------

@@ -200,12 +200,26 @@ class TransformerReward(ReloadableReward, BaseReward):
 
     Examples
     --------
+    ``model`` is a local model directory (or a hub name on a machine online),
+    e.g. a downloaded ``all-MiniLM-L6-v2``. Here a tiny BERT with random
+    weights is built on the fly, so that nothing is downloaded:
+
+    >>> import tempfile
     >>> from pcr_sklearn.rewards import TransformerReward
-    >>> reward = TransformerReward("path/to/model", random_state=0)
+    >>> from pcr_sklearn.utils._testing import build_random_bert
     >>> items_a = [["Is tea good?", "Yes, it is healthy."]]
     >>> items_b = [["Is tea good?", "No."]]
-    >>> reward.fit(items_a, items_b, [0.8]).reward(items_a)  # doctest: +SKIP
-    array([0.01...])
+    >>> tmp = tempfile.TemporaryDirectory()
+    >>> model = build_random_bert(
+    ...     tmp.name, ["Is tea good?", "Yes, it is healthy.", "No."],
+    ...     sentence_transformers=False).hf_dir
+    >>> reward = TransformerReward(model, device="cpu", random_state=0)
+    >>> reward = reward.fit(items_a, items_b, [0.8])
+    >>> bool(reward.reward(items_a)[0] > reward.reward(items_b)[0])
+    True
+    >>> reward.device_, reward.precision_
+    ('cpu', 'fp32')
+    >>> tmp.cleanup()
     """
 
     _parameter_constraints: dict = {
@@ -304,12 +318,29 @@ class TransformerReward(ReloadableReward, BaseReward):
         read at import). A pooled vector costs ``4 * hidden_size`` bytes per
         text; cached ``"last-n"`` states cost ``n_tokens * hidden_size`` values
         per text.
+
+        Parameters
+        ----------
+        max_bytes : int
+            The new limit; least recently used entries are evicted to fit.
+
+        Returns
+        -------
+        old : int
+            The previous limit in bytes.
         """
         return feature_cache().resize(int(max_bytes))
 
     @staticmethod
     def cache_info():
-        """Entries, bytes, limit, hits and misses of the feature cache."""
+        """Entries, bytes, limit, hits and misses of the feature cache.
+
+        Returns
+        -------
+        info : dict
+            ``n_entries``, ``size`` (bytes), ``max_size`` (bytes), ``hits``
+            and ``misses`` of the process-wide feature cache.
+        """
         return feature_cache_info()
 
     # ---------------------------------------------------------------- helpers
@@ -403,6 +434,7 @@ class TransformerReward(ReloadableReward, BaseReward):
         Returns
         -------
         self : TransformerReward
+            The fitted reward.
         """
         target, sample_weight = self._check_fit_inputs(
             items_a, items_b, target, sample_weight, loss
@@ -540,6 +572,7 @@ class TransformerReward(ReloadableReward, BaseReward):
     # Pickling and the reload of a fitted reward: ._persistence.ReloadableReward.
     @property
     def module_(self):
+        """The trained weights as a ``torch.nn.Module`` (rebuilt after unpickling)."""
         check_is_fitted(self, "hidden_size_")
         return self._ensure_runtime()[2]
 
@@ -549,10 +582,13 @@ class TransformerReward(ReloadableReward, BaseReward):
         Parameters
         ----------
         items : array-like of shape (n_items, 2)
+            ``(prompt, response)`` rows; an empty prompt encodes the response
+            alone.
 
         Returns
         -------
         rewards : ndarray of shape (n_items,), dtype float64
+            The head's output for each item, on the CPU.
         """
         check_is_fitted(self, "hidden_size_")
         items = _check_text_items(items, "items")
@@ -580,10 +616,12 @@ class TransformerReward(ReloadableReward, BaseReward):
         Parameters
         ----------
         items : array-like of shape (n_items, 2)
+            ``(prompt, response)`` rows.
 
         Returns
         -------
-        features : ndarray of shape (n_items, hidden_size_), dtype float64
+        features : ndarray of shape (n_items, `hidden_size_`), dtype float64
+            The pooled final hidden states of each item.
         """
         check_is_fitted(self, "hidden_size_")
         items = _check_text_items(items, "items")

@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from ...utils.validation import rescale_weights
+
 _MAX_GRAD_NORM = 1.0
 
 # Defaults when learning_rate / max_epochs are "auto": a head on frozen features
@@ -226,7 +228,10 @@ def train(torch, module, rewards, data, config, *, generator, on_epoch_end):
         ``(epoch, mean_loss)``, called after each epoch (from 0).
     """
     n = len(data.target)
-    total_weight = float(data.sample_weight.sum())
+    # Rescaled by a power of two first (exact): a sum of weights of 1e308
+    # overflows to inf, which would zero every weight below.
+    weight = rescale_weights(data.sample_weight)
+    total_weight = float(weight.sum())
     if n == 0 or total_weight <= 0:
         return
     # Weights scaled to mean 1, so the mean over a micro-batch is an unbiased
@@ -235,7 +240,7 @@ def train(torch, module, rewards, data, config, *, generator, on_epoch_end):
         torch.as_tensor(data.index_a),
         torch.as_tensor(data.index_b),
         torch.as_tensor(data.target, dtype=torch.float32),
-        torch.as_tensor(data.sample_weight * (n / total_weight), dtype=torch.float32),
+        torch.as_tensor(weight * (n / total_weight), dtype=torch.float32),
     )
     params = [p for p in module.parameters() if p.requires_grad]
     optimizer = _make_optimizer(torch, params, config)
