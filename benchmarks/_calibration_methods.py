@@ -46,7 +46,7 @@ METHODS = {
     "pce_cv_grid_1se": ("PCE-CV grid, one-standard-error k", "grid", HARD),
     "pce_soft": ("PCE vote=soft", "soft", SOFT),
     "pce_soft_cv": ("PCE-CV vote=soft, alpha + k", "soft_cv", SOFT),
-    "pce_stagewise": ("PCE stagewise (auto, n_backfit=5), CV k", "stagewise", HARD),
+    "pce_stagewise": ("PCE stagewise (stagewise defaults), CV k", "stagewise", HARD),
     "pce_paper_fsam": ("PCE paper FSAM (residual, no backfit), CV k", "fsam", HARD),
     "soft_bt": ("SoftBradleyTerry (alpha=1e-3)", "soft_bt", BOTH),
     "soft_bt_cv": ("SoftBradleyTerry, alpha by inner CV", "soft_bt_cv", BOTH),

@@ -129,16 +129,16 @@ class PairwiseCalibratedEnsemble(StagedMixin, BasePairEnsemble):
         later ones). Backfitting stops when a stage's share is spent, so the
         cost grows linearly with the number of members instead of with its
         square. ``None``: no budget. ``6`` is the smallest budget that kept
-        the recovery target on every seed (10/10; 4 and 5: 6/10 and 8/10)
-        and costs, at k=8, 48 member fits -- about half the old defaults'
-        (``objective="auto", n_backfit=5``) on the argument data, a quarter
-        on ``benchmarks/bench_core.py``'s 100,000 pairs, where it takes
-        BENCHCORE the time of 8 plain ``LinearReward`` fits (old
-        defaults: BENCHOLD) -- for held-out errors within 0.5% of theirs
-        (argument pairs 0.787 vs 0.786, debates 0.982 vs 0.978 x the floor)
-        and a recovery target they now meet on 0/10 seeds
-        (``benchmarks/results/bench_stagewise.md``). Expensive members
-        (an MLP) keep the same cap in fits.
+        the recovery target on every seed (10/10; 4 and 5: 6/10 and 8/10,
+        ``benchmarks/results/bench_stagewise.md``). At k=8 it costs 48
+        member fits, against 94 for the previous defaults
+        (``objective="auto", n_backfit=5``, no budget) on the argument data,
+        for held-out errors within 0.5% of theirs (argument pairs 0.787 vs
+        0.786, debates 0.982 vs 0.978 x the floor; the previous defaults met
+        the recovery target on 0/10 seeds). On ``benchmarks/bench_core.py``'s
+        100,000 pairs it takes 3.6x the time of 8 plain ``LinearReward`` fits
+        (previous defaults: 12.8x; ``benchmarks/results/bench_core.json``).
+        Expensive members (an MLP) keep the same cap in fits.
     early_stopping : bool, default=False
         Stop adding members when the validation error has not improved by
         ``tol`` for ``n_iter_no_change`` stages, and keep the best prefix.

@@ -8,8 +8,7 @@ annotators would. This module fits a population and draws members from it:
   log-loss (a soft-label Bradley-Terry reward; one member fit);
 * an idiosyncratic *taste* per annotator: a smooth random function ``g_j`` of
   the item, a Gaussian-process sample with an RBF kernel of length ``ell``
-  (approximated by random Fourier features, scikit-learn's
-  :class:`~sklearn.kernel_approximation.RBFSampler`).
+  (approximated by random Fourier features, :class:`TasteFeatures`).
 
 Member ``j`` is the deterministic reward ``r_j(x) = f(x) + taste * g_j(x)``: a
 sampled annotator of Thurstone's random-utility model with smooth, correlated
@@ -44,6 +43,72 @@ _TASTE_FIT_PAIRS = 20_000
 _BLOCK = 4096
 
 
+class TasteFeatures:
+    """Random Fourier features of an RBF kernel, evaluated in float32.
+
+    The features of scikit-learn's
+    :class:`~sklearn.kernel_approximation.RBFSampler` (the same random draws),
+    ``sqrt(2 / n) * cos(W^T x + b)``, computed as ``cos(W^T (x - c) + b')``
+    with ``b' = W^T c + b`` (mod ``2 pi``) and ``c`` the training items' mean.
+    Centring keeps the float32 phases as accurate as the items' spread allows
+    whatever their offset; float32 makes the cosine, which dominated the
+    cost of drawing members, about 25 times faster. The features are exact
+    to about 1e-6 of their scale.
+
+    Parameters
+    ----------
+    weights : ndarray of shape (n_item_features, n_components)
+    offset : ndarray of shape (n_components,)
+        Phases ``b'`` of the centred features.
+    center : ndarray of shape (n_item_features,)
+    gamma : float
+        The kernel's ``exp(-gamma ||x - y||^2)`` parameter.
+    """
+
+    def __init__(self, weights, offset, center, gamma):
+        self.weights = weights
+        self.offset = offset
+        self.center = center
+        self.gamma = gamma
+
+    @classmethod
+    def draw(cls, length, *, center, n_components, seed):
+        """Features of the RBF kernel of length ``length`` (``gamma = 1/2l^2``)."""
+        gamma = 0.5 / length**2
+        sampler = RBFSampler(
+            gamma=gamma, n_components=n_components, random_state=seed
+        ).fit(center[None, :])
+        phase = center @ sampler.random_weights_ + sampler.random_offset_
+        return cls(
+            sampler.random_weights_.astype(np.float32),
+            np.mod(phase, 2.0 * np.pi).astype(np.float32),
+            np.asarray(center, dtype=np.float64),
+            gamma,
+        )
+
+    @property
+    def n_components(self):
+        return self.weights.shape[1]
+
+    def transform(self, items):
+        """Features of ``items``, float32 of shape ``(n_items, n_components)``."""
+        projection = (np.asarray(items) - self.center).astype(np.float32)
+        projection = projection @ self.weights
+        projection += self.offset
+        np.cos(projection, out=projection)
+        projection *= np.float32(np.sqrt(2.0 / self.n_components))
+        return projection
+
+    def rewards(self, items, tastes):
+        """Taste rewards ``features(items) @ tastes``, float64 ``(n, n_tastes)``.
+
+        The product is taken in float64: a member's reward is then the same
+        to the last bits whether it is computed alone or with others (float32
+        products of other shapes differed by 1e-6).
+        """
+        return self.transform(items).astype(np.float64) @ tastes
+
+
 class SampledReward:
     """One member drawn from a population: the mean reward plus its own taste.
 
@@ -55,7 +120,7 @@ class SampledReward:
     ----------
     mean : fitted reward learner
         The population's mean reward.
-    features : fitted RBFSampler
+    features : TasteFeatures
         The random Fourier features of the taste functions.
     taste : ndarray of shape (n_features,)
         This member's taste coefficients.
@@ -93,8 +158,9 @@ class SampledReward:
             first = members[columns[0]]
             tastes = np.column_stack([members[j].taste for j in columns])
             base = member_rewards([first.mean], items)
-            taste = first.features.transform(item_features(first.mean, items)) @ tastes
-            out[:, columns] = base + taste
+            out[:, columns] = base + first.features.rewards(
+                item_features(first.mean, items), tastes
+            )
         return out
 
     def __repr__(self):
@@ -108,7 +174,7 @@ class Population:
     ----------
     mean : fitted reward learner
         The mean reward ``f``.
-    features : fitted RBFSampler
+    features : TasteFeatures
         Random Fourier features of the taste kernel.
     taste : float
         Scale of the taste functions, in reward units.
@@ -167,11 +233,12 @@ class Population:
         length = taste_length * _median_distance(
             features_a, features_b, rescale_weights(sample_weight[keep])
         )
-        features = RBFSampler(
-            gamma=0.5 / length**2,
+        features = TasteFeatures.draw(
+            length,
+            center=np.average(features_a, axis=0, weights=sample_weight[keep]),
             n_components=N_TASTE_FEATURES,
-            random_state=seed,
-        ).fit(features_a[:1])
+            seed=seed,
+        )
         population = cls(mean, features, 0.0, int(seed))
         if taste == "mle":
             taste = population.fit_taste(
@@ -249,7 +316,7 @@ class Population:
 
     def _rewards(self, items, tastes):
         base = member_rewards([self.mean], items)
-        return base + self.features.transform(item_features(self.mean, items)) @ tastes
+        return base + self.features.rewards(item_features(self.mean, items), tastes)
 
 
 class PopulationLoop(StageLoop):
@@ -268,26 +335,32 @@ class PopulationLoop(StageLoop):
         self.population = population
         # The population's mean reward is the one member fit of this loop.
         self.n_member_fits += 1
-        self._planned = {}
+        self._planned = None
         self._validation_votes = {}
 
     def run(self, n_stages, validation=None, **kwargs):
         """Draw up to ``n_stages`` more members (see :meth:`StageLoop.run`)."""
-        indices = range(len(self.members), len(self.members) + n_stages)
-        votes = self.population.votes(self.items_a, self.items_b, indices, self.vote)
-        self._planned = dict(zip(indices, votes.T, strict=True))
+        start = len(self.members)
+        votes = self.population.votes(
+            self.items_a, self.items_b, range(start, start + n_stages), self.vote
+        )
+        # Every stage's votes are a prefix of one buffer: adding a member
+        # copies nothing (a column_stack per stage cost O(k^2) copies).
+        self._planned = np.empty((len(votes), start + n_stages))
+        self._planned[:, :start] = self.votes
+        self._planned[:, start:] = votes
         return super().run(n_stages, validation, **kwargs)
 
     def add_stage(self):
         """Draw the next member; weights stay equal."""
         j = len(self.members)
-        votes = self._planned.pop(j, None)
-        if votes is None:
+        if self._planned is not None and j < self._planned.shape[1]:
+            self.votes = self._planned[:, : j + 1]
+        else:
             votes = self.population.votes(self.items_a, self.items_b, [j], self.vote)
-            votes = votes[:, 0]
+            self.votes = np.column_stack([self.votes, votes])
         (member,) = self.population.members([j])
         self.members.append(member)
-        self.votes = np.column_stack([self.votes, votes])
         self.weights = np.full(len(self.members), 1.0 / len(self.members))
         self.train_score.append(self.error)
         self._completed = self._snapshot()

@@ -55,6 +55,7 @@ TRUSTED_TYPES = (
     "pcr_sklearn.rewards._mlp.MLPReward",
     "pcr_sklearn.rewards._transformer._estimator.TransformerReward",
     "pcr_sklearn._population.SampledReward",
+    "pcr_sklearn._population.TasteFeatures",
     # text features
     "pcr_sklearn.text._embedder.PairEmbedder",
     # scikit-learn and NumPy types held by the models above
@@ -62,7 +63,6 @@ TRUSTED_TYPES = (
     "sklearn.feature_extraction.text.TfidfVectorizer",
     "sklearn.feature_extraction.text.TfidfTransformer",
     "sklearn.decomposition._truncated_svd.TruncatedSVD",
-    "sklearn.kernel_approximation.RBFSampler",
     "numpy.random.mtrand.RandomState",
     "numpy.float64",
     # paths given as ``model`` or ``cache_dir`` (inert values, no I/O)

@@ -2,13 +2,14 @@
 
 import numpy as np
 import pytest
-from hypothesis import assume, given
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import ndtr
+from sklearn.kernel_approximation import RBFSampler
 
 from pcr_sklearn import PairwiseCalibratedEnsemble
-from pcr_sklearn._population import SampledReward
+from pcr_sklearn._population import SampledReward, TasteFeatures
 from pcr_sklearn.baselines import SoftBradleyTerry
 from pcr_sklearn.rewards import BaseReward, LinearReward, member_rewards
 
@@ -50,7 +51,9 @@ def test_members_are_the_mean_plus_their_own_taste():
     for member, column in zip(est.estimators_, est.rewards(items).T):
         assert isinstance(member, SampledReward)
         assert member.mean is mean  # one mean reward, shared, not copied
-        assert_allclose(column, mean.reward(items) + features @ member.taste)
+        # Taste features are float32 (TasteFeatures), their product float64.
+        expected = mean.reward(items) + features.astype(np.float64) @ member.taste
+        assert_allclose(column, expected, rtol=1e-12)
         assert_allclose(member.reward(items), column)
     # Antithetic pairs: member 2i + 1 has the opposite taste of member 2i.
     for i in range(3):
@@ -166,6 +169,29 @@ def test_taste_length_is_relative_to_the_feature_scale():
     assert_allclose(gamma_ratio, 1e6, rtol=1e-9)
 
 
+@settings(deadline=None)
+@given(
+    offset=st.floats(-1e4, 1e4),
+    scale=st.floats(1e-3, 1e3),
+    length=st.floats(0.3, 3.0),
+)
+def test_taste_features_are_the_rbf_features_at_any_offset(offset, scale, length):
+    # Items far from the origin but close to each other: float32 phases of
+    # the uncentred features would be pure rounding; centred ones are exact.
+    items = offset + scale * np.random.default_rng(0).normal(size=(50, 3))
+    features = TasteFeatures.draw(
+        length * scale, center=items.mean(axis=0), n_components=64, seed=0
+    )
+    sampler = RBFSampler(
+        gamma=0.5 / (length * scale) ** 2, n_components=64, random_state=0
+    ).fit(items)
+    assert features.gamma == sampler.gamma
+    assert features.transform(items).dtype == np.float32
+    assert_allclose(
+        features.transform(items), sampler.transform(items), rtol=0, atol=2e-5
+    )
+
+
 class WordCountReward(BaseReward):
     """A text learner without item_features: rewards longer responses."""
 
@@ -214,9 +240,10 @@ def test_transformer_members_drawn_on_the_frozen_backbone_features(tiny_transfor
     items = TEXT[:, [0, 1]]
     features = est.estimators_[0].mean.item_features(items)
     expected = est.estimators_[0].mean.reward(items) + (
-        est.estimators_[0].features.transform(features) @ est.estimators_[0].taste
+        est.estimators_[0].features.transform(features).astype(np.float64)
+        @ est.estimators_[0].taste
     )
-    assert_allclose(est.rewards(items)[:, 0], expected)
+    assert_allclose(est.rewards(items)[:, 0], expected, rtol=1e-12)
 
 
 def test_auto_sizes_follow_the_member_source():

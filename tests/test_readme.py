@@ -29,3 +29,11 @@ def test_the_readme_says_where_its_numbers_come_from():
     section = readme.split("## Measured results", 1)[1].split("\n## ", 1)[0]
     for source in ("calibration.json", "benchmarks/calibration.py"):
         assert source in section
+
+
+def test_cost_table_and_claims_match_the_benchmark_json():
+    script = _script()
+    results = json.loads((ROOT / "benchmarks/results/bench_core.json").read_text())
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    for row in script.cost_table(results) + script.cost_lines(results):
+        assert " ".join(row.split()) in readme, f"README differs from JSON: {row}"
