@@ -74,7 +74,8 @@ fig, (ax_cv, ax_test) = plt.subplots(
     1, 2, figsize=(11, 4.3), sharey=True, layout="constrained"
 )
 StagedErrorDisplay.from_cv_results(cv, y[train], n_votes=n_votes[train], ax=ax_cv)
-ax_cv.set_title("cross-validation over training debates")
+n_folds, n_train_debates = cv.cv.get_n_splits(), np.unique(debates[train]).size
+ax_cv.set_title(f"CV error: {n_folds} folds of the {n_train_debates} training debates")
 StagedErrorDisplay.from_estimator(
     cv.best_estimator_,
     features_test,
@@ -83,7 +84,10 @@ StagedErrorDisplay.from_estimator(
     ax=ax_test,
     name=f"refitted, k = {cv.k_}",
 )
-ax_test.set_title("four held-out debates")
+ax_test.set_title(
+    f"refitted ensemble on the {np.unique(debates[test]).size} held-out debates"
+)
+ax_test.set_ylabel("")  # shared with the left panel
 for ax in (ax_cv, ax_test):
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")

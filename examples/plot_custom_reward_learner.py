@@ -109,5 +109,5 @@ single = PairwiseCalibratedEnsemble(
 PairCalibrationDisplay.from_estimator(
     single, X[800:], p[800:], n_bins=10, ax=ax, name="1 member"
 )
-ax.set_title("held-out pairs of a 70 / 30 mixture")
+ax.set_title("calibration on held-out pairs of a 70 / 30 mixture")
 plt.show()

@@ -154,7 +154,7 @@ for vote in ("hard", "soft"):
         ax=ax,
         name=f"{vote} votes",
     )
-ax.set_title("held-out argument pairs")
+ax.set_title("calibration of the ensemble on held-out argument pairs")
 plt.show()
 
 # %%
@@ -194,6 +194,7 @@ ax.set_yscale("log")
 ax.xaxis.set_major_formatter(FormatStrFormatter("%d"))  # 1, 2, 4, ... not 2^k
 ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
 ax.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
+ax.set_title("held-out argument pairs: error of the first k members")
 plt.show()
 
 floor = single_reward_floor(y_test, sample_weight=w_test)

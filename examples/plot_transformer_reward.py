@@ -135,4 +135,9 @@ items = np.array(
 )
 fig, ax = plt.subplots(figsize=(7, 6.6), layout="tight")
 MemberAgreementDisplay.from_estimator(ensemble, items, max_members=16, ax=ax)
+backbone = "a tiny random BERT" if MODEL is None else MODEL
+fig.suptitle(
+    f"Kendall tau between member rewards of held-out responses\n"
+    f"(heads on {backbone}; member weights on top)"
+)
 plt.show()

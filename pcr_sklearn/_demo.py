@@ -260,7 +260,10 @@ def plot_demo(results, out_dir):
             name="ensemble, first k members",
             ax=ax_staged,
         )
-        ax_staged.set_title(protocol)
+        # Log scale: the first member's error (a single hard vote) would
+        # otherwise squash the range where the curves and floors lie.
+        ax_staged.set_yscale("log")
+        ax_staged.set_title(f"{protocol}: held-out error of the first k members")
         for name, share in (
             ("ensemble, hard votes", res["staged"][-1]),
             ("soft Bradley-Terry probability", res["soft_bt"]),
@@ -268,7 +271,7 @@ def plot_demo(results, out_dir):
             PairCalibrationDisplay.from_predictions(
                 res["y"], share, n_bins=10, name=name, ax=ax_calibration
             )
-        ax_calibration.set_title(protocol)
+        ax_calibration.set_title(f"{protocol}: calibration (k = {len(res['staged'])})")
     paths = []
     for figure, name in (
         (staged, "staged_error.png"),

@@ -27,7 +27,7 @@ ROWS = {
         "hard",
     ),
     'ensemble, `vote="soft"`': ("pce_soft", "soft"),
-    "stagewise members (`members="stagewise"` defaults), k by CV": (
+    'stagewise members (`members="stagewise"` defaults), k by CV': (
         "pce_stagewise",
         "hard",
     ),

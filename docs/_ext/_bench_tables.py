@@ -518,52 +518,129 @@ def render_recovery(data, path):
 # --------------------------------------------------------------------------- #
 
 
+def _params(params):
+    return ", ".join(f"{k}={v!r}" for k, v in (params or {}).items())
+
+
 def render_bench_core(data, path):
+    fits, choosing, predict = data["fits"], data["choosing_k"], data["predict"]
     lines = source(path, "python benchmarks/bench_core.py")
     lines += settings(
         [
-            ("pairs", data["n_pairs"]),
-            ("features per item", data["n_features_per_item"]),
-            ("members (n_estimators)", data["n_estimators"]),
-            ("default settings", data.get("default_settings")),
-            ("timing", f"best of {num(data.get('repeats_best_of'))}"),
+            ("training pairs (fits)", fits["n_pairs"]),
+            ("argument pairs (choosing k)", choosing.get("n_pairs")),
             ("pairs scored by predict_proba", data.get("predict_pairs")),
+            ("timing", f"best of {num(data.get('repeats_best_of'))}"),
+            ("BLAS threads", data.get("blas_threads")),
             ("CPUs", data.get("cpu_count")),
             ("versions", versions(data.get("versions", {}))),
+            ("run time", f"{num(data.get('run_s'), '.0f')} s"),
             ("quick run", data.get("quick")),
         ]
     )
+    plain = fits["plain_linear_fits_s"]
+    lines += heading("Fitting cost against plain reward fits")
     rows = [
-        ("plain LinearReward fits, one per member", data["plain_linear_fits_s"], "s"),
-        (
-            "FSAM, weighted objective, no backfitting",
-            data["fsam_weighted_n_backfit0_s"],
-            "s",
-        ),
-        ("... over plain fits", data["fsam_overhead_ratio"], "x"),
-        (
-            "FSAM, auto objective, no backfitting",
-            data.get("fsam_auto_n_backfit0_s"),
-            "s",
-        ),
-        ("... over plain fits", data.get("fsam_auto_n_backfit0_over_plain"), "x"),
-        ("stagewise defaults", data.get("fsam_default_s"), "s"),
-        ("... over plain fits", data.get("default_over_plain_ratio"), "x"),
-        ("predict_proba", data.get("predict_proba_s"), "s"),
-        ("pairs per second", data.get("predict_pairs_per_s"), "pairs/s"),
-        ("fit peak traced memory", data.get("fit_peak_traced_mb"), "MB"),
-        ("process peak RSS", data.get("max_rss_mb"), "MB"),
-        (
-            "training error, weighted, no backfitting",
-            data.get("train_error_weighted_n_backfit0"),
-            "",
-        ),
-        ("training error, defaults", data.get("train_error_default"), ""),
+        [
+            "plain LinearReward fits, one per stagewise member",
+            "-",
+            "-",
+            f"{num(plain, '.2f')} s",
+            "1 x",
+            "1 x",
+            "-",
+        ]
     ]
+    for name, model in fits["models"].items():
+        rows.append(
+            [
+                f"{name}: {literal(_params(model.get('params')))}",
+                num(model["n_estimators"]),
+                num(model["n_member_fits"]),
+                f"{num(model['seconds'], '.2f')} s",
+                f"{num(model['over_plain'], '.2f')} x",
+                f"{num(model.get('cpu_over_plain'), '.2f')} x",
+                num(model["heldout_error"], ".4f"),
+            ]
+        )
+    threaded = fits.get("threaded")
+    if threaded:
+        rows.append(
+            [
+                f"stagewise, new defaults, {num(threaded['blas_threads'])} BLAS "
+                "threads (plain fits: "
+                f"{num(threaded['plain_linear_fits_s'], '.2f')} s)",
+                "-",
+                "-",
+                f"{num(threaded['stagewise_new_defaults_s'], '.2f')} s",
+                f"{num(threaded['over_plain'], '.2f')} x",
+                "-",
+                "-",
+            ]
+        )
     lines += table(
-        ["measurement", "value", "unit"],
-        [[name, num(v, ".3g"), unit] for name, v, unit in rows if v is not None],
+        [
+            "model",
+            "members",
+            "member fits",
+            "fit time",
+            "over plain (wall)",
+            "over plain (CPU)",
+            "held-out error",
+        ],
+        rows,
+        widths=[40, 9, 9, 10, 10, 10, 12],
     )
+    lines += heading("Choosing k: one fit per fold against GridSearchCV")
+    rows = []
+    for members in ("population", "stagewise"):
+        c = choosing[members]
+        rows.append(
+            [
+                members,
+                num(c["ks"]),
+                num(c["cv_k"]),
+                num(c["grid_k"]),
+                f"{num(c['cv_s'], '.2f')} s",
+                f"{num(c['grid_s'], '.2f')} s",
+                f"{num(c['time_ratio'], '.2f')} x",
+            ]
+        )
+    lines += table(
+        [
+            "members",
+            "candidate k",
+            "k chosen by PairwiseCalibratedEnsembleCV",
+            "k chosen by GridSearchCV",
+            "CV time",
+            "GridSearchCV time",
+            "time ratio",
+        ],
+        rows,
+    )
+    lines += heading("Prediction and memory")
+    rows = []
+    for vote in ("hard", "soft"):
+        p = predict[vote]
+        rows.append(
+            [
+                f"predict_proba, {vote} votes",
+                f"{num(p['predict_proba_s'], '.3f')} s",
+                f"{num(p['ratio'], '.2f')} x the matrix product X @ W "
+                f"({num(p['x_at_w_s'], '.3f')} s)",
+            ]
+        )
+    if fits.get("fit_peak_traced_mb") is not None:
+        rows.append(
+            [
+                "fit peak traced memory, stagewise defaults",
+                f"{num(fits['fit_peak_traced_mb'], '.0f')} MB",
+                "",
+            ]
+        )
+    if data.get("max_rss_mb") is not None:
+        rows.append(["process peak RSS", f"{num(data['max_rss_mb'], '.0f')} MB", ""])
+    lines += table(["measurement", "value", "relative"], rows)
     return lines
 
 

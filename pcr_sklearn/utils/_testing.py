@@ -1,7 +1,7 @@
 """Test-only helpers: a local random-weight BERT and an embedding counter.
 
-:func:`build_random_bert` builds a WordPiece tokenizer trained on the fly with
-``tokenizers`` on the given texts and a ``BertModel`` with random (seeded)
+:func:`build_random_bert` builds a WordPiece tokenizer on the fly with
+``tokenizers`` from the given texts and a ``BertModel`` with random (seeded)
 weights from a config, both saved to a directory; optionally the same network
 saved as a sentence-transformers model with mean pooling. Nothing is
 downloaded. The weights are random, so the embeddings carry no meaning: this
@@ -33,16 +33,41 @@ SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 
 
 def _train_wordpiece(texts, vocab_size):
-    """A BERT-style WordPiece tokenizer trained on ``texts``."""
+    """A BERT-style WordPiece tokenizer built from ``texts``, deterministically.
+
+    The vocabulary is the special tokens, every character (alone and as a
+    ``##`` continuation) and then the most frequent words and word endings,
+    ties broken by the text: tokenizers' own ``WordPieceTrainer`` orders
+    equal counts by hash and gave a different vocabulary on every run.
+    """
     import tokenizers
 
-    wordpiece = tokenizers.Tokenizer(tokenizers.models.WordPiece(unk_token="[UNK]"))
-    wordpiece.normalizer = tokenizers.normalizers.BertNormalizer(lowercase=True)
-    wordpiece.pre_tokenizer = tokenizers.pre_tokenizers.BertPreTokenizer()
-    trainer = tokenizers.trainers.WordPieceTrainer(
-        vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, min_frequency=1
+    normalizer = tokenizers.normalizers.BertNormalizer(lowercase=True)
+    pre_tokenizer = tokenizers.pre_tokenizers.BertPreTokenizer()
+    counts = collections.Counter(
+        word
+        for text in texts
+        for word, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text))
     )
-    wordpiece.train_from_iterator(list(texts), trainer=trainer)
+    characters = sorted({character for word in counts for character in word})
+    vocab = [*SPECIAL_TOKENS, *characters, *(f"##{c}" for c in characters)]
+    # Then whole words and word endings (``##`` pieces), the most frequent
+    # first, up to ``vocab_size``, as a trained vocabulary would fill it.
+    pieces = collections.Counter()
+    for word, count in counts.items():
+        if len(word) > 1:
+            pieces[word] += count
+        for start in range(1, len(word) - 1):
+            pieces[f"##{word[start:]}"] += count
+    by_count = sorted(pieces.items(), key=lambda item: (-item[1], item[0]))
+    vocab += [piece for piece, _ in by_count][: max(vocab_size - len(vocab), 0)]
+    wordpiece = tokenizers.Tokenizer(
+        tokenizers.models.WordPiece(
+            {token: i for i, token in enumerate(vocab)}, unk_token="[UNK]"
+        )
+    )
+    wordpiece.normalizer = normalizer
+    wordpiece.pre_tokenizer = pre_tokenizer
     cls_id, sep_id = wordpiece.token_to_id("[CLS]"), wordpiece.token_to_id("[SEP]")
     wordpiece.post_processor = tokenizers.processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
