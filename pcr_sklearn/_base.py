@@ -15,7 +15,10 @@ product that also checks the pairs for NaN/inf; both sides' votes come from
 one reward difference per member.
 """
 
+from __future__ import annotations
+
 import functools
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -32,8 +35,15 @@ from ._stages import weighted_error
 from .rewards import LinearReward, get_reward_tags, member_rewards
 from .utils.validation import check_finite, deferred_finite_checks, sigmoid_pair
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
-def transactional(fit):
+    from numpy.typing import ArrayLike, NDArray
+
+_F = TypeVar("_F", bound="Callable[..., Any]")
+
+
+def transactional(fit: _F) -> _F:
     """Make ``fit`` a transaction: on any exception the estimator is as before.
 
     Fitted state is only ever replaced, never changed in place (members are
@@ -52,7 +62,7 @@ def transactional(fit):
             self.__dict__.update(saved)
             raise
 
-    return wrapper
+    return wrapper  # type: ignore[return-value]
 
 
 class BasePairEnsemble(ClassifierMixin, BaseEstimator):
@@ -136,15 +146,26 @@ class BasePairEnsemble(ClassifierMixin, BaseEstimator):
             return _linear_rewards(pairs, rows)
         for values, name in pairs.checks:
             check_finite(values[rows], name, first_row=rows.start)
-        if pairs.interleaved is not None:
-            rewards = member_rewards(
-                self.estimators_, pairs.interleaved[2 * rows.start : 2 * rows.stop]
+        # Votes take the limits of rewards that overflow (inf; a NaN
+        # difference is a tie), as the linear path's product does: members
+        # that follow NumPy's error state return IEEE's values here.
+        with np.errstate(over="ignore", invalid="ignore"):
+            if pairs.interleaved is not None:
+                try:
+                    rewards = member_rewards(
+                        self.estimators_,
+                        pairs.interleaved[2 * rows.start : 2 * rows.stop],
+                    )
+                except ValueError:
+                    # A member refused an item, naming its row among the
+                    # interleaved ones: side by side, the row is the pair's.
+                    pass
+                else:
+                    return rewards[0::2], rewards[1::2]
+            return (
+                _side_rewards(self.estimators_, pairs.items_a[rows], rows.start),
+                _side_rewards(self.estimators_, pairs.items_b[rows], rows.start),
             )
-            return rewards[0::2], rewards[1::2]
-        return (
-            member_rewards(self.estimators_, pairs.items_a[rows]),
-            member_rewards(self.estimators_, pairs.items_b[rows]),
-        )
 
     def _pair_votes(self, X):
         """Member votes for A and for B, each as computed from its own side.
@@ -169,10 +190,10 @@ class BasePairEnsemble(ClassifierMixin, BaseEstimator):
                 votes_a[rows] = 0.5 + 0.5 * signs
                 votes_b[rows] = 0.5 - 0.5 * signs
             else:
-                votes_a[rows], votes_b[rows] = sigmoid_pair(diff)
+                votes_a[rows], votes_b[rows] = _soft_votes(diff)
         return votes_a, votes_b
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> NDArray[np.float64]:
         """Weighted share of members preferring A (column 1) and B (column 0).
 
         With ``vote="hard"`` members vote ``1[r_j(A) > r_j(B)]`` (1/2 on ties),
@@ -241,7 +262,7 @@ class BasePairEnsemble(ClassifierMixin, BaseEstimator):
                 )
             yield proba
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> NDArray[Any]:
         """``classes_[1]`` where the weighted majority prefers A, else ``classes_[0]``.
 
         Parameters
@@ -258,7 +279,9 @@ class BasePairEnsemble(ClassifierMixin, BaseEstimator):
         prefers_a = self.predict_proba(X)[:, 1] > 0.5
         return self.classes_[prefers_a.astype(int)]
 
-    def score(self, X, y, sample_weight=None):
+    def score(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> float:
         """Negative pairwise calibration error (higher is better).
 
         Parameters
@@ -289,7 +312,7 @@ class BasePairEnsemble(ClassifierMixin, BaseEstimator):
             )
         return target, check_sample_weight(sample_weight, target.shape[0])
 
-    def rewards(self, items):
+    def rewards(self, items: ArrayLike) -> NDArray[np.float64]:
         """Per-member rewards of items, for steering a policy by member.
 
         Parameters
@@ -315,7 +338,7 @@ class BasePairEnsemble(ClassifierMixin, BaseEstimator):
         for rows in _chunks(n_items, _chunk_pairs(items, len(self.estimators_))):
             for values, name in checks:
                 check_finite(values[rows], name, first_row=rows.start)
-            rewards = member_rewards(self.estimators_, items[rows])
+            rewards = _side_rewards(self.estimators_, items[rows], rows.start)
             if rows.stop - rows.start == n_items:
                 return rewards
             if out is None:
@@ -398,6 +421,20 @@ class _Pairs:
                 self.linear = np.vstack([*coefs, np.ones(items_a.shape[1])])
 
 
+def _side_rewards(members, items, first_row):
+    """``member_rewards`` of a chunk of items that starts at row ``first_row``.
+
+    A member's error names a row of the chunk it was given: past the first
+    chunk, the message says where the chunk starts.
+    """
+    try:
+        return member_rewards(members, items)
+    except ValueError as exc:
+        if not first_row:
+            raise
+        raise ValueError(f"{exc} (rows counted from row {first_row})") from exc
+
+
 def _address(array):
     return array.__array_interface__["data"][0]
 
@@ -471,6 +508,19 @@ def _hard_signs(diff):
     return signs
 
 
+def _soft_votes(diff):
+    """``sigmoid(d)`` and ``sigmoid(-d)``; 1/2 each for a NaN difference.
+
+    A NaN difference (equal infinite rewards) has no preference: a tie, as
+    for a hard vote (:func:`_hard_signs`).
+    """
+    votes_a, votes_b = sigmoid_pair(diff)
+    nan = np.isnan(diff)
+    if nan.any():
+        votes_a[nan] = votes_b[nan] = 0.5
+    return votes_a, votes_b
+
+
 def _chunk_proba(values, hard, weights, out):
     """``predict_proba`` rows into ``out`` from signs (hard) or differences (soft).
 
@@ -488,7 +538,7 @@ def _chunk_proba(values, hard, weights, out):
         np.clip(0.5 - half, 0.0, 1.0, out=out[:, 0])
         np.clip(np.add(0.5, half, out=half), 0.0, 1.0, out=out[:, 1])
         return out
-    votes_a, votes_b = sigmoid_pair(values)
+    votes_a, votes_b = _soft_votes(values)
     np.clip(_weighted_sum(votes_b, weights), 0.0, 1.0, out=out[:, 0])
     np.clip(_weighted_sum(votes_a, weights), 0.0, 1.0, out=out[:, 1])
     return out

@@ -81,13 +81,26 @@ def _fail(exc, status):
     """Print ``exc`` as one line (users need the file and row, not a
     traceback) and return ``status``."""
     text = str(exc).strip()
-    message = text.splitlines()[0] if text else type(exc).__name__
+    message = _printable(text.split("\n")[0]) if text else type(exc).__name__
     print(f"pcr-sklearn: error: {message}", file=sys.stderr)
     return status
 
 
+def _printable(text):
+    r"""``text`` with control characters escaped (``\x1e``): a user's argument
+    or cell may hold some that end a line for ``str.splitlines``."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser; a usage error echoing an argument stays one line."""
+
+    def error(self, message):
+        super().error(_printable(message))
+
+
 def _parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="pcr-sklearn",
         description="Pairwise calibrated reward ensembles (arXiv:2506.06298).",
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import time
 from numbers import Integral
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 from joblib import Parallel, delayed
@@ -25,11 +26,19 @@ from sklearn.utils.metadata_routing import (
 )
 
 from ._base import BasePairEnsemble
-from ._compat import HasMethods, Interval, StrOptions, _fit_context
+from ._compat import HasMethods, Interval, StrOptions, _fit_context, _num_samples
 from ._ensemble import PairwiseCalibratedEnsemble
 from ._pairs import check_sample_weight
 from ._staged import StagedMixin
 from .rewards import LinearReward
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from typing import Self
+
+    from numpy.typing import ArrayLike
+    from sklearn.base import BaseEstimator
+    from sklearn.model_selection import BaseCrossValidator, BaseShuffleSplit
 
 # Largest k tried by n_estimators="auto", per member source.
 _AUTO_MAX_K = {"population": 128, "stagewise": 8}
@@ -176,23 +185,29 @@ class PairwiseCalibratedEnsembleCV(StagedMixin, BasePairEnsemble):
 
     def __init__(
         self,
-        estimator=None,
-        n_estimators="auto",
+        estimator: BaseEstimator | None = None,
+        n_estimators: int | ArrayLike | Literal["auto"] = "auto",
         *,
-        members="population",
-        taste="auto",
-        taste_length=0.5,
-        vote="hard",
-        objective="auto",
-        n_backfit=5,
-        param_grid=None,
-        cv=None,
-        scoring=None,
-        k_selection="best",
-        n_jobs=None,
-        random_state=None,
-        verbose=0,
-    ):
+        members: Literal["population", "stagewise"] = "population",
+        taste: float | Literal["auto"] = "auto",
+        taste_length: float = 0.5,
+        vote: Literal["hard", "soft"] = "hard",
+        objective: Literal["auto", "weighted", "shared", "residual"] = "auto",
+        n_backfit: int = 5,
+        param_grid: Mapping[str, Sequence[Any]]
+        | Sequence[Mapping[str, Sequence[Any]]]
+        | None = None,
+        cv: int
+        | BaseCrossValidator
+        | BaseShuffleSplit
+        | Iterable[tuple[ArrayLike, ArrayLike]]
+        | None = None,
+        scoring: str | Callable[..., float] | None = None,
+        k_selection: Literal["best", "one_standard_error"] = "best",
+        n_jobs: int | None = None,
+        random_state: int | np.random.RandomState | None = None,
+        verbose: int = 0,
+    ) -> None:
         self.estimator = estimator
         self.n_estimators = n_estimators
         self.members = members
@@ -243,7 +258,14 @@ class PairwiseCalibratedEnsembleCV(StagedMixin, BasePairEnsemble):
         return ks
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y, sample_weight=None, *, groups=None):
+    def fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+        *,
+        groups: ArrayLike | None = None,
+    ) -> Self:
         """Score every ``k`` (and grid point) by CV, then refit the best.
 
         Parameters
@@ -267,8 +289,9 @@ class PairwiseCalibratedEnsembleCV(StagedMixin, BasePairEnsemble):
         grid = list(ParameterGrid(self.param_grid or {}))
         for point in grid:
             template.set_params(**point)  # fails early on a bad grid name
+        # Before any fold is indexed: a wrong y would fail deep in a fold fit.
+        n = _check_lengths(X, y)
         splits = self._splits(X, y, sample_weight, groups)
-        n = _n_pairs(X)
         weights = (
             None if sample_weight is None else check_sample_weight(sample_weight, n)
         )
@@ -329,7 +352,7 @@ class PairwiseCalibratedEnsembleCV(StagedMixin, BasePairEnsemble):
             best_j = int(close.min())
         return int(best_g), int(best_j)
 
-    def get_metadata_routing(self):
+    def get_metadata_routing(self) -> MetadataRouter:
         """Routing of ``groups`` to the splitter (see scikit-learn's user guide).
 
         Returns
@@ -349,7 +372,20 @@ class PairwiseCalibratedEnsembleCV(StagedMixin, BasePairEnsemble):
 
 
 def _n_pairs(X):
-    return X.shape[0] if hasattr(X, "shape") else len(X)
+    return _num_samples(X)
+
+
+def _check_lengths(X, y):
+    """The number of pairs, once ``y`` is known to hold one label per pair."""
+    n = _n_pairs(X)
+    if np.ndim(y) == 0:
+        raise ValueError(f"y must hold one label per pair, got {y!r}.")
+    n_labels = _num_samples(y)
+    if n_labels != n:
+        raise ValueError(
+            f"pairs has {n} rows but y has {n_labels} labels; they must match."
+        )
+    return n
 
 
 def _take(X, rows):

@@ -1,10 +1,13 @@
 """The public estimator: a pairwise calibrated ensemble of reward functions."""
 
+from __future__ import annotations
+
 import contextlib
 import copy
 import warnings
 from numbers import Integral, Real
 from types import SimpleNamespace
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from sklearn.model_selection import GroupShuffleSplit, ShuffleSplit
@@ -18,6 +21,12 @@ from ._population import Population, PopulationLoop
 from ._staged import StagedMixin
 from ._stages import MAX_SEED, StageLoop
 from .rewards import get_reward_tags
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from numpy.typing import ArrayLike
+    from sklearn.base import BaseEstimator
 
 
 class PairwiseCalibratedEnsemble(StagedMixin, BasePairEnsemble):
@@ -280,25 +289,25 @@ class PairwiseCalibratedEnsemble(StagedMixin, BasePairEnsemble):
 
     def __init__(
         self,
-        estimator=None,
-        n_estimators="auto",
+        estimator: BaseEstimator | None = None,
+        n_estimators: int | Literal["auto"] = "auto",
         *,
-        members="population",
-        taste="auto",
-        taste_length=0.5,
-        vote="hard",
-        objective="weighted",
-        n_backfit=3,
-        max_fits_per_stage=6,
-        early_stopping=False,
-        validation_fraction=0.1,
-        n_iter_no_change=2,
-        tol=1e-5,
-        warm_start=False,
-        n_jobs=None,
-        random_state=None,
-        verbose=0,
-    ):
+        members: Literal["population", "stagewise"] = "population",
+        taste: float | Literal["auto"] = "auto",
+        taste_length: float = 0.5,
+        vote: Literal["hard", "soft"] = "hard",
+        objective: Literal["weighted", "auto", "shared", "residual"] = "weighted",
+        n_backfit: int = 3,
+        max_fits_per_stage: int | None = 6,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        n_iter_no_change: int = 2,
+        tol: float = 1e-5,
+        warm_start: bool = False,
+        n_jobs: int | None = None,
+        random_state: int | np.random.RandomState | None = None,
+        verbose: int = 0,
+    ) -> None:
         self.estimator = estimator
         self.n_estimators = n_estimators
         self.members = members
@@ -322,15 +331,15 @@ class PairwiseCalibratedEnsemble(StagedMixin, BasePairEnsemble):
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(
         self,
-        X,
-        y,
-        sample_weight=None,
+        X: ArrayLike,
+        y: ArrayLike,
+        sample_weight: ArrayLike | None = None,
         *,
-        X_val=None,
-        y_val=None,
-        sample_weight_val=None,
-        groups=None,
-    ):
+        X_val: ArrayLike | None = None,
+        y_val: ArrayLike | None = None,
+        sample_weight_val: ArrayLike | None = None,
+        groups: ArrayLike | None = None,
+    ) -> Self:
         """Fit ``n_estimators`` stages (continue them with ``warm_start``).
 
         Parameters
@@ -396,7 +405,13 @@ class PairwiseCalibratedEnsemble(StagedMixin, BasePairEnsemble):
         return self
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def partial_fit(self, X, y, sample_weight=None, classes=None):
+    def partial_fit(
+        self,
+        X: ArrayLike,
+        y: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+        classes: ArrayLike | None = None,
+    ) -> Self:
         """Add exactly one stage, fitted on these pairs.
 
         ``k`` calls on the same data give the same model as ``fit`` with

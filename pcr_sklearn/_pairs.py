@@ -12,6 +12,8 @@ one place:
   ``(prompt, response)`` rows.
 """
 
+import numbers
+
 import numpy as np
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import check_array, column_or_1d
@@ -139,7 +141,10 @@ def encode_labels(y, classes=None):
     classes = np.unique(y)
     if classes.shape[0] == 2:
         return (y == classes[1]).astype(np.float64), classes
-    target_type = type_of_target(y, input_name="y")
+    # (scikit-learn casts floats to int64 to spot integers: labels beyond
+    # int64 are not, and are reported below as soft labels out of [0, 1].)
+    with np.errstate(invalid="ignore", over="ignore"):
+        target_type = type_of_target(y, input_name="y")
     if classes.shape[0] > 2 and target_type == "multiclass":
         raise ValueError(
             "Only binary classification is supported. The type of the target is "
@@ -192,7 +197,33 @@ def _check_label_array(y):
         if missing.any():
             row = int(np.flatnonzero(missing)[0])
             raise ValueError(f"y has a missing label at row {row}.")
+        _check_one_label_type(y)
     return y
+
+
+def _label_kind(value):
+    if isinstance(value, str):
+        return "str"
+    if isinstance(value, bytes):
+        return "bytes"
+    if isinstance(value, numbers.Real):
+        return "number"
+    return type(value).__name__
+
+
+def _check_one_label_type(y):
+    """Object labels must be comparable (sorted into classes): one kind only."""
+    if not y.shape[0]:
+        return
+    first = _label_kind(y[0])
+    for row, value in enumerate(y):
+        kind = _label_kind(value)
+        if kind != first:
+            raise ValueError(
+                f"y mixes label types: row 0 has {plain(y[0])!r} ({first}) but row "
+                f"{row} has {plain(value)!r} ({kind}); labels must be all numbers "
+                "or all strings."
+            )
 
 
 def _flatten_stacked(X):

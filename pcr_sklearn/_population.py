@@ -31,7 +31,13 @@ from sklearn.kernel_approximation import RBFSampler
 
 from ._stages import StageLoop
 from .rewards._base import member_rewards, seeded_clone
-from .utils.validation import pair_votes, rescale_weights
+from .utils.validation import (
+    _overflow_is_an_error,
+    pair_votes,
+    plain,
+    rescale_weights,
+    weighted_mean,
+)
 
 #: Random Fourier features per item for the taste functions.
 N_TASTE_FEATURES = 512
@@ -63,41 +69,141 @@ class TasteFeatures:
     center : ndarray of shape (n_item_features,)
     gamma : float
         The kernel's ``exp(-gamma ||x - y||^2)`` parameter.
+    scale : float, default=1.0
+        A power of two the centred items are divided by (and ``weights``
+        multiplied by) for kernel lengths outside ``[2**-32, 2**32]``, so that
+        float32 holds both whatever the items' scale (exact: 1 otherwise).
+    reach : float, default=inf
+        The largest ``|x - c| / scale`` computed in float32: ``2**64`` kernel
+        lengths. The phases of a farther item (noise long before: its kernel
+        with any training item is 0) are computed in float64, up to ``2**1000``
+        lengths (:attr:`far_reach`); beyond, :meth:`transform` raises.
     """
 
-    def __init__(self, weights, offset, center, gamma):
+    # Defaults for models saved before these attributes existed.
+    scale = 1.0
+    reach = np.inf
+
+    def __init__(self, weights, offset, center, gamma, scale=1.0, reach=np.inf):
         self.weights = weights
         self.offset = offset
         self.center = center
         self.gamma = gamma
+        self.scale = scale
+        self.reach = reach
 
     @classmethod
     def draw(cls, length, *, center, n_components, seed):
         """Features of the RBF kernel of length ``length`` (``gamma = 1/2l^2``)."""
-        gamma = 0.5 / length**2
+        # In units of `scale` the length is ordinary; sampling the kernel of
+        # length `unit` gives exactly `scale` times the weights of `length`.
+        scale = _length_scale(length)
+        unit = length / scale
+        gamma = 0.5 / unit**2
         sampler = RBFSampler(
             gamma=gamma, n_components=n_components, random_state=seed
-        ).fit(center[None, :])
-        phase = center @ sampler.random_weights_ + sampler.random_offset_
+        ).fit(np.zeros((1, len(center))))  # only the width matters
+        with np.errstate(over="ignore", invalid="ignore"):
+            phase = (center / scale) @ sampler.random_weights_
+            phase += sampler.random_offset_
+        if not np.isfinite(phase).all():
+            # A centre 2**1000 lengths from the origin: W^T c (mod 2 pi) is
+            # rounding anyway. The uniform offsets alone are phases with the
+            # same distribution (what the kernel approximation needs).
+            phase = sampler.random_offset_
+        with np.errstate(over="ignore", under="ignore", divide="ignore"):
+            kernel_gamma = float(np.float64(gamma) / np.float64(scale) ** 2)
         return cls(
             sampler.random_weights_.astype(np.float32),
             np.mod(phase, 2.0 * np.pi).astype(np.float32),
             np.asarray(center, dtype=np.float64),
-            gamma,
+            kernel_gamma,
+            scale,
+            float(np.ldexp(unit, 64)),
         )
 
     @property
     def n_components(self):
         return self.weights.shape[1]
 
+    @property
+    def far_reach(self):
+        """The largest ``|x - c| / scale`` accepted at all: ``2**1000`` lengths."""
+        return self.reach * 2.0**936
+
     def transform(self, items):
-        """Features of ``items``, float32 of shape ``(n_items, n_components)``."""
-        projection = (np.asarray(items) - self.center).astype(np.float32)
+        """Features of ``items``, float32 of shape ``(n_items, n_components)``.
+
+        Raises
+        ------
+        ValueError
+            For an item farther than ``2**1000`` kernel lengths from the
+            centre (naming its row), where even float64 phases could overflow.
+        """
+        items = np.asarray(items)
+        centred = self.centred(items)
+        far = None
+        if centred.size and not max(centred.max(), -centred.min()) <= self.reach:
+            # Beyond float32's range: these rows' phases in float64.
+            far = np.flatnonzero((np.abs(centred) > self.reach).any(axis=1))
+            with np.errstate(over="ignore", invalid="ignore"):
+                phase = centred[far] @ self.weights.astype(np.float64) + self.offset
+            if not np.isfinite(phase).all():  # (more than 2**20 features)
+                self._raise_too_far(items, centred)
+            centred[far] = 0.0
+        projection = centred.astype(np.float32)
         projection = projection @ self.weights
         projection += self.offset
+        if far is not None:
+            projection[far] = np.mod(phase, 2.0 * np.pi)
         np.cos(projection, out=projection)
         projection *= np.float32(np.sqrt(2.0 / self.n_components))
         return projection
+
+    def check_reach(self, items_a, items_b, rows):
+        """Raise unless every training item is within far reach, naming a pair.
+
+        From the columns' extremes (no copy of the items); ``rows`` maps the
+        rows of the items to the pairs.
+        """
+        with np.errstate(over="ignore", invalid="ignore"):
+            high = np.maximum(items_a.max(axis=0), items_b.max(axis=0))
+            low = np.minimum(items_a.min(axis=0), items_b.min(axis=0))
+            far = np.maximum(high - self.center, self.center - low) / self.scale
+        if not far.max(initial=0.0) <= self.far_reach:
+            self.centred(np.vstack([items_a, items_b]), "pairs", np.tile(rows, 2))
+
+    def centred(self, items, name="items", rows=None):
+        """``(items - center) / scale`` in float64, every row within far reach.
+
+        Raises a ValueError naming the farthest item beyond, as row
+        ``rows[i]`` of ``name`` when ``rows`` maps the rows of ``items`` to
+        the caller's.
+        """
+        items = np.asarray(items)
+        with np.errstate(over="ignore", invalid="ignore"):
+            centred = items - self.center
+            if self.scale != 1.0:
+                centred /= self.scale  # exact (inf where it overflows)
+        if not centred.size or max(centred.max(), -centred.min()) <= self.far_reach:
+            return centred
+        self._raise_too_far(items, centred, name, rows)
+
+    def _raise_too_far(self, items, centred, name="items", rows=None):
+        # The farthest item: where one outlier drags the training items'
+        # mean, it is the one to name, not the first of the items left behind.
+        distance = np.abs(centred)
+        distance[np.isnan(distance)] = np.inf
+        row, col = np.unravel_index(np.argmax(distance), distance.shape)
+        length = float(np.ldexp(self.reach, -64)) * self.scale
+        raise ValueError(
+            f"{name} row {row if rows is None else rows[row]} is too far from the "
+            "training items for the population's taste features: item feature "
+            f"{col} is {plain(items[row, col]):.6g} where their mean is "
+            f"{self.center[col]:.6g}, so far (the taste length is {length:.3g}) "
+            "that float64 cannot compute the features' phases. Rescale the "
+            "features, or use members='stagewise'."
+        )
 
     def rewards(self, items, tastes):
         """Taste rewards ``features(items) @ tastes``, float64 ``(n, n_tastes)``.
@@ -157,10 +263,7 @@ class SampledReward:
         for columns in groups.values():
             first = members[columns[0]]
             tastes = np.column_stack([members[j].taste for j in columns])
-            base = member_rewards([first.mean], items)
-            out[:, columns] = base + first.features.rewards(
-                item_features(first.mean, items), tastes
-            )
+            out[:, columns] = _member_rewards(first.mean, first.features, items, tastes)
         return out
 
     def __repr__(self):
@@ -233,12 +336,16 @@ class Population:
         length = taste_length * _median_distance(
             features_a, features_b, rescale_weights(sample_weight[keep])
         )
+        tiny, huge = np.finfo(np.float64).smallest_subnormal, np.finfo(np.float64).max
         features = TasteFeatures.draw(
-            length,
-            center=np.average(features_a, axis=0, weights=sample_weight[keep]),
+            min(max(length, tiny), huge),  # (taste_length times an extreme one)
+            center=_center(features_a, sample_weight[keep]),
             n_components=N_TASTE_FEATURES,
             seed=seed,
         )
+        # Every training item within the features' reach, or an error naming
+        # the pair (its votes would need the features).
+        features.check_reach(features_a, features_b, rows=np.flatnonzero(keep))
         population = cls(mean, features, 0.0, int(seed))
         if taste == "mle":
             taste = population.fit_taste(
@@ -268,9 +375,10 @@ class Population:
             rows = np.sort(rng.choice(len(target), _TASTE_FIT_PAIRS, replace=False))
             items_a, items_b = items_a[rows], items_b[rows]
             target, sample_weight = target[rows], sample_weight[rows]
-        margin = (
-            member_rewards([self.mean], items_a) - member_rewards([self.mean], items_b)
-        )[:, 0]
+        rewards_a = member_rewards([self.mean], items_a)
+        rewards_b = member_rewards([self.mean], items_b)
+        with np.errstate(over="ignore", invalid="ignore"):  # (inf: not useful)
+            margin = (rewards_a - rewards_b)[:, 0]
         spread = np.linalg.norm(
             self.features.transform(item_features(self.mean, items_a))
             - self.features.transform(item_features(self.mean, items_b)),
@@ -315,8 +423,7 @@ class Population:
         return out
 
     def _rewards(self, items, tastes):
-        base = member_rewards([self.mean], items)
-        return base + self.features.rewards(item_features(self.mean, items), tastes)
+        return _member_rewards(self.mean, self.features, items, tastes)
 
 
 class PopulationLoop(StageLoop):
@@ -415,24 +522,36 @@ def fit_taste(margin, spread, target, sample_weight):
         In a bracket of ``1e-4`` to ``1e3`` times the median ``|margin| /
         spread``; 0 when no pair is informative (every pair a tie).
     """
-    useful = (spread > 0) & (margin != 0) & (sample_weight > 0)
+    # Ratios that overflow (or margins that did) carry no information on the
+    # scale; weights are rescaled by a power of two, so their sum is finite.
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        ratio = margin / spread
+    useful = (spread > 0) & (margin != 0) & (sample_weight > 0) & np.isfinite(ratio)
     if not useful.any():
         return 0.0
-    ratio = margin[useful] / spread[useful]
-    p, w = target[useful], sample_weight[useful] / sample_weight[useful].sum()
+    ratio = ratio[useful]
+    w = rescale_weights(sample_weight[useful])
+    p, w = target[useful], w / w.sum()
     typical = float(np.median(np.abs(ratio)))
 
     def negative_log_likelihood(log_taste):
-        z = ratio / np.exp(log_taste)
+        # |z| <= 1e150 (never reached by ordinary data) keeps the terms finite.
+        with np.errstate(over="ignore", divide="ignore"):
+            z = np.clip(ratio / np.exp(log_taste), -1e150, 1e150)
         return -(w @ (p * log_ndtr(z) + (1.0 - p) * log_ndtr(-z)))
 
+    with np.errstate(divide="ignore"):
+        bounds = (np.log(typical * 1e-4), np.log(typical * 1e3))
+    if not np.isfinite(bounds).all():  # typical near the float64 limits
+        bounds = (np.log(typical) + np.log(1e-4), np.log(typical) + np.log(1e3))
     result = minimize_scalar(
         negative_log_likelihood,
-        bounds=(np.log(typical * 1e-4), np.log(typical * 1e3)),
+        bounds=bounds,
         method="bounded",
         options={"xatol": 1e-6},
     )
-    return float(np.exp(result.x))
+    with np.errstate(over="ignore"):
+        return float(min(np.exp(result.x), np.finfo(np.float64).max))
 
 
 def item_features(mean, items):
@@ -452,10 +571,33 @@ def _median_distance(features_a, features_b, weights):
     """Weighted median distance between the two items of the pairs (1 if 0).
 
     Weighted, so that integer pair weights and duplicated pairs give the same
-    length scale.
+    length scale. Differences whose squares would overflow (or all of them
+    underflow) are measured in units of a power of two (exact), so the length
+    follows the items' scale from the smallest floats to the largest.
     """
-    diff = features_a - features_b
-    distance = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    with np.errstate(over="ignore", invalid="ignore"):
+        diff = features_a - features_b
+        distance = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    largest = np.abs(diff).max(axis=1, initial=0.0)
+    if not np.isfinite(largest).all():
+        raise ValueError(
+            "items_a - items_b overflows float64 for the taste features of some "
+            "pair; rescale the features (e.g. divide them by their largest "
+            "absolute value)."
+        )
+    top = largest.max(initial=0.0)
+    if 0 < top < 2.0**-500:
+        # Every pair tiny: in units of a power of two near the largest, as
+        # at an ordinary scale (a pair far smaller still is a tie, as there).
+        unit = np.ldexp(1.0, np.frexp(top)[1])
+        scaled = diff / unit
+        distance = np.sqrt(np.einsum("ij,ij->i", scaled, scaled)) * unit
+    huge = largest > 2.0**500  # squares that overflow: each pair in its units
+    if huge.any():
+        unit = np.ldexp(1.0, np.minimum(np.frexp(largest[huge])[1], 1023))
+        scaled = diff[huge] / unit[:, None]
+        with np.errstate(over="ignore"):
+            distance[huge] = np.sqrt(np.einsum("ij,ij->i", scaled, scaled)) * unit
     keep = distance > 0
     if not keep.any():
         return 1.0
@@ -464,3 +606,52 @@ def _median_distance(features_a, features_b, weights):
     cumulative = np.cumsum(weights[order])
     middle = np.searchsorted(cumulative, 0.5 * cumulative[-1])
     return float(distance[order][middle])
+
+
+def _member_rewards(mean, features, items, tastes):
+    """Rewards of the members of tastes ``tastes`` (columns): mean plus taste.
+
+    A ValueError naming the item where a reward overflows float64, unless
+    NumPy's error state ignores overflows (as for a linear mean reward).
+    """
+    base = member_rewards([mean], items)
+    raising = _overflow_is_an_error()
+    with np.errstate(over="ignore", invalid="ignore"):
+        rewards = base + features.rewards(item_features(mean, items), tastes)
+        total = rewards.sum() if raising else 0.0  # (the cheap test)
+    if not np.isfinite(total) and not np.isfinite(rewards).all():
+        row = int(np.flatnonzero(~np.isfinite(rewards).all(axis=1))[0])
+        raise ValueError(
+            f"items row {row}: a member's reward (the population's mean reward "
+            f"{base[row, 0]:.3g} plus its taste) overflows float64. Rescale the "
+            "features (e.g. divide them by their largest absolute value)."
+        )
+    return rewards
+
+
+def _center(features, weights):
+    """Weighted mean of the items, the taste features' centre.
+
+    ``np.average`` with the weights rescaled (the same bits, where it is
+    finite); for items near the float64 limit, whose sums overflow, the
+    mean of the items in units of a power of two per feature (exact).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        center = weighted_mean(features, weights, axis=0)
+    if np.isfinite(center).all():
+        return center
+    largest = np.abs(features).max(axis=0)
+    unit = np.ldexp(1.0, np.minimum(np.frexp(largest)[1], 1023))
+    with np.errstate(over="ignore"):
+        center = weighted_mean(features / unit, weights, axis=0) * unit
+    # (Rounding could take a mean of values at the float64 limit past it.)
+    return np.clip(center, features.min(axis=0), features.max(axis=0))
+
+
+def _length_scale(length):
+    """1 for lengths in ``[2**-32, 2**32]``; else a power of two within a
+    factor of 2 below ``length`` (at most 2**1023), in units of which the
+    length is in ``[1, 2)``."""
+    if 2.0**-32 <= length <= 2.0**32 or not length > 0:
+        return 1.0
+    return float(np.ldexp(1.0, np.frexp(length)[1] - 1))

@@ -6,7 +6,10 @@ scores of every prefix from one evaluation of the members, and prune outlier
 members (the paper's Theorem 3).
 """
 
+from __future__ import annotations
+
 import copy
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
@@ -14,6 +17,12 @@ from sklearn.utils.validation import check_is_fitted
 from ._pairs import check_sample_weight
 from ._pruning import prune_mask
 from ._stages import disagreement, renormalise, weighted_error
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from typing import Self
+
+    from numpy.typing import ArrayLike, NDArray
 
 
 class StagedMixin:
@@ -24,7 +33,14 @@ class StagedMixin:
     when fitted.
     """
 
-    def prune(self, beta, X=None, y=None, *, sample_weight=None):
+    def prune(
+        self,
+        beta: float,
+        X: ArrayLike | None = None,
+        y: ArrayLike | None = None,
+        *,
+        sample_weight: ArrayLike | None = None,
+    ) -> Self:
         """Copy of the ensemble without its outlier members (paper, Theorem 3).
 
         Members are dropped in decreasing order of their disagreement with
@@ -90,7 +106,7 @@ class StagedMixin:
             )
         return pruned
 
-    def staged_predict_proba(self, X):
+    def staged_predict_proba(self, X: ArrayLike) -> Iterator[NDArray[np.float64]]:
         """``predict_proba`` of the first ``j`` members, for ``j = 1..n_estimators_``.
 
         Each prefix uses its own weights, stored at fit: with stagewise
@@ -113,7 +129,7 @@ class StagedMixin:
         # Chunk by chunk, from compact votes (see BasePairEnsemble._staged_proba).
         yield from self._staged_proba(X, self._staged_weights)
 
-    def staged_predict(self, X):
+    def staged_predict(self, X: ArrayLike) -> Iterator[NDArray[Any]]:
         """``predict`` of the first ``j`` members, for ``j = 1..n_estimators_``.
 
         Parameters
@@ -130,7 +146,9 @@ class StagedMixin:
         for proba in self.staged_predict_proba(X):
             yield self.classes_[(proba[:, 1] > 0.5).astype(int)]
 
-    def staged_score(self, X, y, sample_weight=None):
+    def staged_score(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> Iterator[float]:
         """``score`` of the first ``j`` members, for ``j = 1..n_estimators_``.
 
         The member votes are computed once, so this costs about one

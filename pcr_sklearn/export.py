@@ -48,6 +48,7 @@ from __future__ import annotations
 import copy
 import os
 import threading
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.pipeline import Pipeline
@@ -56,6 +57,12 @@ from sklearn.utils.validation import check_is_fitted
 from ._population import SampledReward
 from .rewards import TransformerReward
 from .utils.validation import check_text_items
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from numpy.typing import ArrayLike, NDArray
+    from sklearn.base import BaseEstimator
 
 __all__ = ["member_rewards", "reward_functions", "save_pretrained"]
 
@@ -111,7 +118,7 @@ def _check_items(items):
     return check_text_items(items, "items")
 
 
-def member_rewards(model, items):
+def member_rewards(model: BaseEstimator, items: ArrayLike) -> NDArray[np.float64]:
     """Per-member rewards of ``(prompt, response)`` items.
 
     For an ensemble whose members read text (e.g. ``TransformerReward``,
@@ -313,7 +320,12 @@ class MemberRewardFunction:
         self.index = index
         self.__name__ = f"member_{index}"
 
-    def __call__(self, prompts=None, completions=None, **kwargs):
+    def __call__(
+        self,
+        prompts: Sequence[Any] | None = None,
+        completions: Sequence[Any] | None = None,
+        **kwargs: Any,
+    ) -> list[float]:
         if completions is None:
             raise TypeError(f"{self.__name__}() needs completions=[...].")
         rewards = self.shared.rewards(prompts, completions)
@@ -323,7 +335,9 @@ class MemberRewardFunction:
         return f"<reward function {self.__name__}>"
 
 
-def reward_functions(model):
+def reward_functions(
+    model: BaseEstimator,
+) -> tuple[list[MemberRewardFunction], list[float]]:
     """One reward function per member, and the member weights.
 
     The functions follow the reward-function contract of TRL's
@@ -519,7 +533,9 @@ def _backbone_weights(torch, base, source):
         )
 
 
-def save_pretrained(member, path):
+def save_pretrained(
+    member: TransformerReward | SampledReward, path: str | os.PathLike[str]
+) -> str:
     """Save a member as a stock ``AutoModelForSequenceClassification`` directory.
 
     The directory (``config.json``, ``model.safetensors``, the tokenizer)

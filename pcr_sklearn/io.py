@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import lzma
 import os
 import uuid
 import warnings
@@ -27,6 +28,12 @@ import zipfile
 import zlib
 from importlib import metadata
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from sklearn.base import BaseEstimator
 
 __all__ = [
     "TRUSTED_TYPES",
@@ -46,6 +53,7 @@ __all__ = [
 TRUSTED_TYPES = (
     # estimators
     "pcr_sklearn._ensemble.PairwiseCalibratedEnsemble",
+    "pcr_sklearn._cv.PairwiseCalibratedEnsembleCV",
     "pcr_sklearn.baselines._bagging.BaggedRewardEnsemble",
     "pcr_sklearn.baselines._bradley_terry.MajorityVoteBradleyTerry",
     "pcr_sklearn.baselines._bradley_terry.SoftBradleyTerry",
@@ -65,6 +73,26 @@ TRUSTED_TYPES = (
     "sklearn.decomposition._truncated_svd.TruncatedSVD",
     "numpy.random.mtrand.RandomState",
     "numpy.float64",
+    # what PairwiseCalibratedEnsembleCV's ``cv`` and ``scoring`` may hold:
+    # splitters (parameters and, for PredefinedSplit, an array of fold ids)
+    # and scorers (a reference to a metric function, itself checked by name)
+    "sklearn.model_selection._split.KFold",
+    "sklearn.model_selection._split.GroupKFold",
+    "sklearn.model_selection._split.StratifiedKFold",
+    "sklearn.model_selection._split.StratifiedGroupKFold",
+    "sklearn.model_selection._split.RepeatedKFold",
+    "sklearn.model_selection._split.RepeatedStratifiedKFold",
+    "sklearn.model_selection._split.ShuffleSplit",
+    "sklearn.model_selection._split.GroupShuffleSplit",
+    "sklearn.model_selection._split.StratifiedShuffleSplit",
+    "sklearn.model_selection._split.LeaveOneGroupOut",
+    "sklearn.model_selection._split.LeavePGroupsOut",
+    "sklearn.model_selection._split.LeaveOneOut",
+    "sklearn.model_selection._split.LeavePOut",
+    "sklearn.model_selection._split.PredefinedSplit",
+    "sklearn.model_selection._split.TimeSeriesSplit",
+    "sklearn.metrics._scorer._Scorer",
+    "pcr_sklearn.metrics._calibration.calibration_error",
     # paths given as ``model`` or ``cache_dir`` (inert values, no I/O)
     "pathlib.PosixPath",
     "pathlib.WindowsPath",
@@ -121,7 +149,12 @@ class InconsistentVersionWarning(UserWarning):
     into an error, for a service that must refuse such files.
     """
 
-    def __init__(self, message, saved=None, running=None):
+    def __init__(
+        self,
+        message: str,
+        saved: Mapping[str, str] | None = None,
+        running: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.saved = dict(saved or {})
         self.running = dict(running or {})
@@ -163,7 +196,7 @@ class UntrustedTypesError(ValueError):
     ``load(path, trusted=exc.types)`` loads the file once they are reviewed.
     """
 
-    def __init__(self, message, types=()):
+    def __init__(self, message: str, types: Iterable[str] = ()) -> None:
         super().__init__(message)
         self.types = list(types)
 
@@ -220,7 +253,7 @@ def _replace_atomically(path):
         raise
 
 
-def save(model, path):
+def save(model: BaseEstimator, path: str | os.PathLike[str]) -> Path:
     """Save a fitted model to ``path`` in the skops format, atomically.
 
     Parameters
@@ -327,6 +360,26 @@ def _open_archive(path):
         ) from None
 
 
+#: What reading a damaged or edited archive raises: a bad header or CRC
+#: (BadZipFile), a missing member (KeyError), a member flagged encrypted
+#: (RuntimeError), an unknown compression method (NotImplementedError),
+#: corrupt compressed data (zlib.error, bz2's OSError, LZMAError, EOFError),
+#: undecodable or misshapen content (ValueError, TypeError; a RecursionError
+#: of deeply nested JSON is a RuntimeError).
+_DAMAGED = (
+    zipfile.BadZipFile,
+    KeyError,
+    RuntimeError,
+    NotImplementedError,
+    zlib.error,
+    OSError,
+    lzma.LZMAError,
+    EOFError,
+    ValueError,
+    TypeError,
+)
+
+
 def _read_stamp(archive, path):
     """The version stamp of an open archive, or None when there is none."""
     if STAMP_NAME not in archive.namelist():
@@ -336,7 +389,7 @@ def _read_stamp(archive, path):
         versions = stamp["versions"]
         if not isinstance(versions, dict):
             raise TypeError(type(versions).__name__)
-    except (ValueError, KeyError, TypeError, zipfile.BadZipFile) as exc:
+    except _DAMAGED as exc:
         raise ValueError(
             f"{path}: unreadable version stamp {STAMP_NAME} ({exc!r})"
         ) from None
@@ -381,7 +434,11 @@ def _check_trusted(trusted):
     return set(trusted)
 
 
-def load(path, *, trusted=None):
+def load(
+    path: str | os.PathLike[str],
+    *,
+    trusted: list[str] | tuple[str, ...] | set[str] | frozenset[str] | None = None,
+) -> Any:
     """Load a model saved by :func:`save`, building only trusted types.
 
     Parameters
@@ -473,8 +530,10 @@ def load(path, *, trusted=None):
         )
     try:
         return sio.load(path, trusted=found)
-    except (zipfile.BadZipFile, zlib.error, EOFError, KeyError, ValueError) as exc:
-        # A member that does not match the schema (a damaged or edited file).
+    except _DAMAGED as exc:
+        # A member that does not match the schema (a damaged or edited file:
+        # skops raises a TypeError for a node whose content has the wrong
+        # type, zipfile and the decompressors their own errors).
         raise ValueError(
             f"{path}: corrupt skops model file ({type(exc).__name__}: {exc})"
         ) from None

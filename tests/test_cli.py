@@ -452,3 +452,15 @@ def test_readme_quickstart_runs():
     # The stagewise members find the two groups: weights near 0.6 / 0.4.
     weights = np.sort(namespace["groups"].estimator_weights_)
     np.testing.assert_allclose(weights, [0.4, 0.6], atol=0.05)
+
+
+def test_control_characters_in_arguments_stay_on_the_error_line(tmp_path, capsys):
+    # "\x1e" ends a line for str.splitlines: echoed raw, the error read as
+    # two lines (measured before: the last one was "0").
+    with pytest.raises(SystemExit) as info:
+        main(["evaluate", "m.skops", "d.jsonl", "\x1e0"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.strip().splitlines()[-1] == (
+        "pcr-sklearn: error: unrecognized arguments: \\x1e0"
+    )

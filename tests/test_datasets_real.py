@@ -4,6 +4,7 @@ import gzip
 import importlib.util
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -538,3 +539,33 @@ def test_loaders_and_vote_rule_parameter_errors():
         soft_labels_from_votes(3, [1])
     with pytest.raises(InvalidParameterError, match="'votes_tie' parameter"):
         soft_labels_from_votes([3], [1], "none")
+
+
+def test_numbers_beyond_float64_give_one_line_errors(tmp_path):
+    # Measured before: OverflowError "int too large to convert to float" for
+    # a JSON integer of 400 digits, and vote counts of 1e308 cast to int64
+    # (garbage counts, an "invalid value in cast" warning) whose total was
+    # inf.
+    path = tmp_path / "big.jsonl"
+    path.write_text(GOOD + "\n" + GOOD[:-1].replace("0.25", str(10**400)) + "}\n")
+    with pytest.raises(ValueError, match=r"big\.jsonl: line 2: column 'label' is 1000"):
+        load_preference_pairs(path, as_frame=False)
+    votes = {"votes_cols": ["va", "vb"], "label_col": None, "as_frame": False}
+    rows = [dict(ROWS[0], va=3, vb=1), dict(ROWS[1], va=1e308, vb=1e308)]
+    with pytest.raises(
+        ValueError,
+        match=r"votes\.jsonl: line 2: the vote counts \(1e\+308, 1e\+308\) add up "
+        r"beyond the float64 range$",
+    ):
+        load_preference_pairs(_write_jsonl(tmp_path / "votes.jsonl", rows), **votes)
+    rows[1].update(va=1e308, vb=1)  # a total float64 holds: counts stay floats
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        data = load_preference_pairs(_write_jsonl(tmp_path / "v.jsonl", rows), **votes)
+    assert data.vote_counts.dtype == np.float64
+    np.testing.assert_array_equal(data.vote_counts, [[3, 1], [1e308, 1]])
+    np.testing.assert_allclose(data.target, [0.75, 1.0])
+    ordinary = load_preference_pairs(
+        _write_jsonl(tmp_path / "o.jsonl", rows[:1]), **votes
+    )
+    assert ordinary.vote_counts.dtype == np.int64  # plain counts stay ints

@@ -19,11 +19,10 @@ value, division by zero) escaping to the user; the calls run with those
 warnings turned into errors, so the traceback shows where they come from.
 The command line must exit with 0, 1 or 2 and never print a traceback.
 
-Findings in the package are not fixed here (other modules own them): each is
-listed in :data:`FINDINGS` with the exception and the package frame that
-raises it, so the fuzzers tolerate exactly that failure and keep exploring,
-and each has a strict ``xfail`` test below with a minimal reproduction, which
-starts failing (and must be removed) once it is fixed.
+No finding is tolerated: each one the fuzzers found was fixed in the module
+that owns it, with a minimal reproduction as a regression test there (for
+example ``tests/test_numerics.py`` for values near the float64 limits,
+``tests/test_io.py`` for model files).
 
 The default run uses the "ci" hypothesis profile (30 examples per fuzzer,
 scaled down for the expensive ones); ``HYPOTHESIS_PROFILE=thorough`` scales
@@ -41,7 +40,6 @@ import tempfile
 import traceback
 import warnings
 import zipfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -94,196 +92,6 @@ def fuzz(n):
         max_examples=examples(n),
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     )
-
-
-@dataclass(frozen=True)
-class Finding:
-    """A failure of the package that the fuzzers found, tracked, not fixed.
-
-    ``error`` and ``message`` (a regex) describe the exception (a NumPy
-    warning appears as the ``RuntimeWarning`` it was turned into);
-    ``frame`` = ``(file, function)`` is the innermost frame of the package
-    in its traceback, so that the same exception raised elsewhere is still a
-    new finding.
-    """
-
-    key: str
-    reason: str
-    error: type
-    message: str
-    frame: tuple
-
-    def matches(self, exc):
-        return (
-            isinstance(exc, self.error)
-            and re.search(self.message, str(exc)) is not None
-            and package_frame(exc) == self.frame
-        )
-
-
-#: The findings, each with a strict xfail reproduction at the end of the file
-#: (``test_finding_*``); see there for the inputs.
-FINDINGS = (
-    Finding(
-        "population-huge-weights",
-        "PairwiseCalibratedEnsemble (members='population') sums sample_weight "
-        "naively in _population.fit_taste: weights near 1e308 overflow",
-        RuntimeWarning,
-        r"overflow encountered in reduce",
-        ("pcr_sklearn/_population.py", "fit_taste"),
-    ),
-    Finding(
-        "population-huge-features",
-        "members='population': the taste features (random Fourier features of "
-        "the items) overflow for finite items near 1e308, in fit and predict",
-        RuntimeWarning,
-        r"overflow encountered in matmul",
-        ("pcr_sklearn/_population.py", "fit_taste"),
-    ),
-    Finding(
-        "population-huge-items",
-        "members='population': predict_proba/rewards of finite items near 1e308 "
-        "overflow in the taste features",
-        RuntimeWarning,
-        r"overflow encountered in matmul",
-        ("pcr_sklearn/_population.py", "batch_rewards"),
-    ),
-    Finding(
-        "linear-rewards-overflow",
-        "LinearReward.batch_rewards (ensemble.rewards, population predictions) "
-        "lets the overflow of items @ coef_ warn for finite items near 1e308",
-        RuntimeWarning,
-        r"overflow encountered in matmul",
-        ("pcr_sklearn/rewards/_linear.py", "batch_rewards"),
-    ),
-    Finding(
-        "linear-reward-unvalidated",
-        "LinearReward.reward does not validate items: strings, objects and "
-        "complex numbers give errors or warnings that do not name items, and "
-        "huge items an overflow warning",
-        (RuntimeWarning, TypeError),
-        r"overflow encountered in matmul|Casting complex values|ufunc 'matmul'"
-        r"|can't multiply sequence|unsupported operand",
-        ("pcr_sklearn/rewards/_linear.py", "reward"),
-    ),
-    Finding(
-        "linear-huge-differences",
-        "LinearReward.prepare_pairs: finite pair differences near the float64 "
-        "limit overflow in the power-of-two scale (ldexp(1, 1024) = inf), and "
-        "scikit-learn's check_array warns on their sum",
-        RuntimeWarning,
-        r"overflow encountered in (ldexp|reduce)|invalid value encountered in reduce",
-        ("pcr_sklearn/rewards/_linear.py", "prepare_pairs"),
-    ),
-    Finding(
-        "linear-subnormal-features",
-        "LinearReward: subnormal feature differences overflow coef_ = x / rms / scale",
-        RuntimeWarning,
-        r"overflow encountered in divide",
-        ("pcr_sklearn/rewards/_linear.py", "_fit_prepared"),
-    ),
-    Finding(
-        "bagging-huge-weights",
-        "BaggedRewardEnsemble multiplies sample_weight by bootstrap counts: "
-        "weights near the float64 limit overflow to inf",
-        RuntimeWarning,
-        r"overflow encountered in multiply",
-        ("pcr_sklearn/baselines/_bagging.py", "fit"),
-    ),
-    Finding(
-        "weights-strings",
-        "check_pair_weights: non-numeric sample_weight raises NumPy's 'could "
-        "not convert string to float', which does not name sample_weight",
-        ValueError,
-        r"could not convert string to float",
-        ("pcr_sklearn/utils/validation.py", "check_pair_weights"),
-    ),
-    Finding(
-        "labels-mixed-types",
-        "encode_labels: y mixing strings and numbers raises numpy's TypeError "
-        "from sorting, which does not name y",
-        TypeError,
-        r"not supported between instances of",
-        ("pcr_sklearn/_pairs.py", "encode_labels"),
-    ),
-    Finding(
-        "cv-label-length",
-        "PairwiseCalibratedEnsembleCV.fit does not check len(y) against the "
-        "pairs before indexing the folds: IndexError",
-        IndexError,
-        r"out of bounds",
-        ("pcr_sklearn/_cv.py", "_score_prefixes"),
-    ),
-    Finding(
-        "cv-not-loadable",
-        "pcr_sklearn.io.TRUSTED_TYPES lacks PairwiseCalibratedEnsembleCV (and "
-        "the scikit-learn splitters it may hold): a saved CV model cannot be "
-        "loaded",
-        UntrustedTypesError,
-        r"untrusted types pcr_sklearn\._cv\.PairwiseCalibratedEnsembleCV",
-        ("pcr_sklearn/io.py", "load"),
-    ),
-    Finding(
-        "io-json-node",
-        "pcr_sklearn.io.load lets skops' TypeError through (a JsonNode whose "
-        "content is not a string): not a ValueError, and the file is not named",
-        TypeError,
-        r"the JSON object must be str",
-        ("pcr_sklearn/io.py", "load"),
-    ),
-    Finding(
-        "io-stamp-zip-errors",
-        "pcr_sklearn.io._read_stamp lets zipfile's RuntimeError (member flagged "
-        "encrypted) and NotImplementedError (unknown compression method) through",
-        (RuntimeError, NotImplementedError),
-        r"encrypted|compression method",
-        ("pcr_sklearn/io.py", "_read_stamp"),
-    ),
-    Finding(
-        "embedder-one-text",
-        "PairEmbedder(backend='tfidf') fitted on a single distinct text: "
-        "TruncatedSVD warns 0/0 (two words) or raises an error about its own "
-        "internal array (one word) that says nothing about the texts",
-        (RuntimeWarning, ValueError),
-        r"invalid value encountered in divide|is required by TruncatedSVD",
-        ("pcr_sklearn/text/_embedder.py", "_fit_tfidf"),
-    ),
-    Finding(
-        "loader-huge-integer",
-        "load_preference_pairs: a JSON integer beyond float64 (e.g. 10**400) "
-        "raises OverflowError in _number instead of a one-line ValueError",
-        OverflowError,
-        r"int too large to convert to float",
-        ("pcr_sklearn/datasets/_io.py", "_number"),
-    ),
-    Finding(
-        "loader-huge-votes",
-        "load_preference_pairs: integral vote counts beyond int64 (1e308) are "
-        "cast to int64 (invalid cast; garbage counts)",
-        RuntimeWarning,
-        r"invalid value encountered in cast",
-        ("pcr_sklearn/datasets/_io.py", "_targets"),
-    ),
-)
-
-
-def package_frame(exc):
-    """``(file, function)`` of the innermost frame inside pcr_sklearn."""
-    found = None
-    for frame in traceback.extract_tb(exc.__traceback__):
-        path = Path(frame.filename).as_posix()
-        if "/pcr_sklearn/" in path:
-            found = (path[path.rindex("/pcr_sklearn/") + 1 :], frame.name)
-    return found
-
-
-def known(exc):
-    """The finding ``exc`` is, if any (noted in the hypothesis report)."""
-    for finding in FINDINGS:
-        if finding.matches(exc):
-            note(f"tolerated known finding {finding.key}: {exc!r}")
-            return finding
-    return None
 
 
 class Raised:
@@ -342,12 +150,7 @@ ARGUMENT_NAMES = {
 
 
 def check_error(exc, bad, *, context=""):
-    """Fail unless ``exc`` is a clear error about one of the arguments ``bad``.
-
-    Returns quietly for a known finding (tolerated, and noted).
-    """
-    if known(exc):
-        return
+    """Fail unless ``exc`` is a clear error about one of the arguments ``bad``."""
     where = f" ({context})" if context else ""
     described = f"{type(exc).__name__}: {exc}"
     if not isinstance(exc, ValueError | TypeError):
@@ -1058,8 +861,6 @@ def test_load_refuses_junk_clearly_and_runs_nothing(file):
 
 def check_file_error(exc, name):
     """Fail unless ``exc`` is a ValueError naming the file ``name``."""
-    if known(exc):
-        return
     if not isinstance(exc, ValueError) or name not in str(exc):
         raise AssertionError(
             f"not a ValueError naming {name}: {type(exc).__name__}: {exc}"
@@ -1162,7 +963,7 @@ def test_load_preference_pairs(file, compress, options):
         result = call(load_preference_pairs, path, **options)
     if isinstance(result, Raised):
         exc = result.exc
-        if known(exc) or "parameter" in str(exc):  # InvalidParameterError
+        if "parameter" in str(exc):  # InvalidParameterError
             return
         if re.match(r"votes_cols must be a sequence of 2 or 3", str(exc)):
             return
@@ -1309,8 +1110,6 @@ def run_cli(args):
             result = exc.code
     if isinstance(result, Raised):
         exc = result.exc
-        if known(exc):
-            return None, out.getvalue(), err.getvalue()
         raise AssertionError(
             f"pcr-sklearn {' '.join(map(str, args))} raised (a traceback for the "
             f"user): {type(exc).__name__}: {exc}"
@@ -1402,8 +1201,6 @@ def test_cli_exits_0_1_or_2_without_a_traceback(cli_files, data):
         data_file = write_data_file(tmp, suffix, text)
         args = data.draw(cli_arguments(cli_files, data_file, tmp), label="args")
         status, out, err = run_cli(args)
-    if status is None:  # a known finding, noted
-        return
     assert status in (0, 1, 2), (status, err)
     assert "Traceback" not in err + out, err
     if status:

@@ -176,7 +176,9 @@ def test_trusted_types_name_existing_classes():
         module, _, cls = name.rpartition(".")
         if module.startswith("pathlib"):
             continue  # platform- and version-specific module names
-        assert isinstance(getattr(importlib.import_module(module), cls), type), name
+        obj = getattr(importlib.import_module(module), cls)
+        # Classes, and the package's metric that its scorer references.
+        assert isinstance(obj, type) or name.startswith("pcr_sklearn.metrics."), name
 
 
 class Marker(TransformerMixin, BaseEstimator):
@@ -409,3 +411,106 @@ def test_module_is_documented():
     assert model_io.__doc__ and "pickle" in model_io.__doc__
     for name in model_io.__all__:
         assert getattr(model_io, name).__doc__ or name == "TRUSTED_TYPES"
+
+
+# ------------------------------------------------- the CV estimator, damage
+
+
+@pytest.mark.parametrize(
+    "cv, scoring",
+    [
+        (None, None),
+        ("kfold", "calibration"),
+        ("group", None),
+        ("shuffle", None),
+        ("stratified", None),  # unfitted: soft labels have no strata
+    ],
+)
+def test_cv_estimator_round_trips(cv, scoring, tmp_path):
+    # Measured before: UntrustedTypesError naming PairwiseCalibratedEnsembleCV.
+    from sklearn.model_selection import GroupKFold, KFold, ShuffleSplit, StratifiedKFold
+
+    from pcr_sklearn import PairwiseCalibratedEnsembleCV
+    from pcr_sklearn.metrics import calibration_scorer
+
+    splitter = {
+        None: None,
+        "kfold": KFold(2),
+        "group": GroupKFold(2),
+        "shuffle": ShuffleSplit(2, random_state=0),
+        "stratified": StratifiedKFold(2),
+    }[cv]
+    est = PairwiseCalibratedEnsembleCV(
+        n_estimators=[1, 2],
+        cv=splitter,
+        scoring=calibration_scorer if scoring else None,
+        random_state=0,
+    )
+    if cv == "stratified":
+        loaded = load(save(est, tmp_path / "cv.skops"))
+        assert type(loaded.cv) is StratifiedKFold
+        return
+    groups = {"groups": np.arange(len(Y)) % 5} if cv == "group" else {}
+    loaded = _round_trip(est.fit(X, Y, **groups), tmp_path / "cv.skops", X)
+    assert loaded.k_ == est.k_ and loaded.best_params_ == est.best_params_
+    np.testing.assert_array_equal(loaded.rewards(A), est.rewards(A))
+
+
+def _edit_schema(path, edit):
+    with zipfile.ZipFile(path) as archive:
+        members = {n: archive.read(n) for n in archive.namelist()}
+    schema = json.loads(members["schema.json"])
+    edit(schema)
+    members["schema.json"] = json.dumps(schema).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+def test_a_json_node_without_a_string_is_a_value_error_naming_the_file(tmp_path):
+    # Measured before: skops' TypeError "the JSON object must be str, bytes
+    # or bytearray, not int", naming no file.
+    path = save(SoftBradleyTerry().fit(X, Y), tmp_path / "edited.skops")
+
+    def edit(schema):
+        schema["content"]["content"]["vote"]["content"] = 5
+
+    _edit_schema(path, edit)
+    with pytest.raises(ValueError, match="edited.skops: corrupt skops model file"):
+        load(path)
+
+
+def _patch_stamp_headers(path, local_offset, central_offset, value):
+    """Set a 2-byte field of the stamp's local and central zip headers."""
+    data = bytearray(path.read_bytes())
+    name = STAMP_NAME.encode()
+    for signature, offset in (
+        (b"PK\x03\x04", local_offset),
+        (b"PK\x01\x02", central_offset),
+    ):
+        start = 0
+        while (start := data.find(signature, start)) >= 0:
+            name_at = start + (30 if signature == b"PK\x03\x04" else 46)
+            if data[name_at : name_at + len(name)] == name:
+                data[start + offset : start + offset + 2] = value.to_bytes(2, "little")
+            start += 4
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize(
+    "field, value, reason",
+    [
+        ("flags", 0x1, "encrypted"),  # zipfile: RuntimeError
+        ("method", 99, "compression method"),  # zipfile: NotImplementedError
+    ],
+)
+def test_a_stamp_zipfile_cannot_read_is_a_value_error_naming_the_file(
+    tmp_path, field, value, reason
+):
+    path = save(SoftBradleyTerry().fit(X, Y), tmp_path / "damaged.skops")
+    local, central = {"flags": (6, 8), "method": (8, 10)}[field]
+    _patch_stamp_headers(path, local, central, value)
+    with pytest.raises(
+        ValueError, match=f"damaged.skops: unreadable version stamp.*{reason}"
+    ):
+        load(path)

@@ -4,6 +4,9 @@ import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.optimize import OptimizeResult, check_grad
 from scipy.special import expit, log_expit
@@ -304,3 +307,113 @@ def test_float32_items_are_differenced_in_float64():
     prepared = LinearReward().prepare_pairs(a32, b32)
     exact = a32.astype(np.float64) - b32.astype(np.float64)
     assert_array_equal(prepared.unit * prepared.scale, exact)
+
+
+# ------------------------------------------- items at the edges of float64
+
+
+def test_reward_validates_items_naming_them():
+    # Measured before: NumPy's "ufunc 'matmul' did not contain a loop",
+    # "unsupported operand type(s)", a ComplexWarning and a NaN reward,
+    # none naming items.
+    a, b, soft = _comparisons(n=40)
+    reward = LinearReward().fit(a, b, soft)
+    objects = np.array([[1.0, None, 0.0, 0.0]], dtype=object)
+    for bad, match in [
+        (np.array([["a", "b", "c", "d"]]), "items must be numbers.*convert string"),
+        (np.array([[1j, 0, 0, 0]]), "items must be numbers.*Complex"),
+        (objects, r"items contains NaN or inf: row 0, column 1"),
+        (np.array([[0.0, 0.0, np.inf, 0.0]]), r"items contains NaN .*column 2"),
+        (np.zeros(4), "items must be numbers.*Expected 2D array"),
+        (np.zeros((2, 3)), r"items must have shape \(n_items, 4\), got \(2, 3\)"),
+    ]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with pytest.raises(ValueError, match=match):
+                reward.reward(bad)
+    # Valid items in any form: the same numbers as before, bit for bit.
+    pd = pytest.importorskip("pandas")
+    for items in (a, a.tolist(), pd.DataFrame(a), a.astype(np.float32)):
+        before = np.asarray(np.asarray(items) @ reward.coef_, dtype=np.float64)
+        assert_array_equal(reward.reward(items), before)
+    assert reward.reward(np.empty((0, 4))).shape == (0,)
+
+
+def test_differences_near_the_float64_limit_fit_like_any_other():
+    # Measured before: the power-of-two scale of differences above 2**1023
+    # was ldexp(1, 1024) = inf (an overflow warning and a zero model), and
+    # check_array warned on the items' sum (inf - inf).
+    a, b, soft = _comparisons()
+    unit = LinearReward().fit(a, b, soft)
+    factor = 1.7e308 / np.abs(a - b).max()  # largest difference 1.7e308
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        huge = LinearReward().fit(a * factor, b * factor, soft)
+        proba = _probabilities(huge, a * factor, b * factor)
+        # Finite differences of items whose sum is inf - inf.
+        extreme = np.array([[1.7e308], [1.7e308], [-1.7e308], [-1.7e308]])
+        LinearReward().fit(extreme, 0.5 * extreme, [0.9, 0.8, 0.2, 0.1])
+    assert_allclose(proba, _probabilities(unit, a, b), rtol=0, atol=1e-6)
+
+
+def test_differences_too_small_for_a_coefficient_raise_naming_the_feature():
+    # Measured before: coef_ = x / rms / scale overflowed to inf (a warning,
+    # and infinite rewards).
+    reward = LinearReward().fit([[1.0], [0.0]], [[0.0], [1.0]], [0.9, 0.1])
+    before = reward.coef_.copy()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(
+            ValueError, match=r"items_a - items_b: feature 0 differs by less than"
+        ):
+            reward.fit([[5e-324]], [[0.0]], [1.0])
+    assert_array_equal(reward.coef_, before)  # the previous fit is kept
+
+
+def test_a_non_numeric_target_names_target_and_row():
+    target = np.array([0.5, ""], dtype=object)
+    with pytest.raises(ValueError, match="target must hold numbers; row 1 has ''"):
+        LinearReward().fit([[0.0], [1.0]], [[1.0], [0.0]], target)
+
+
+def test_warm_start_from_a_fit_on_another_scale_starts_from_zero():
+    # A partial_fit on pairs of another scale: the previous coefficients put
+    # the penalty at 1e600 (measured before: an overflow warning in matmul).
+    reward = LinearReward(warm_start=True).fit([[1e-300]], [[0.0]], [0.9])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        reward.fit([[1.0], [0.0]], [[0.0], [1.0]], [0.9, 0.1])
+    cold = LinearReward().fit([[1.0], [0.0]], [[0.0], [1.0]], [0.9, 0.1])
+    assert_allclose(reward.coef_, cold.coef_, rtol=1e-6)
+
+
+@settings(deadline=None)
+@given(
+    items=arrays(
+        np.float64,
+        (2, 40, 3),
+        elements=st.floats(-3, 3, allow_nan=False, width=32),
+    ),
+    shared=arrays(np.float64, (40, 4), elements=st.floats(-1e3, 1e3, allow_nan=False)),
+)
+def test_columns_the_same_for_a_and_b_change_nothing(items, shared):
+    # Prompt features of prompt_mode="concat" are the same for A and B: they
+    # carry no preference and must not change the penalty of the others
+    # (they did, through the size of a typical difference).
+    a, b = items
+    target = ((a - b) @ [2.0, 1.0, 0.0] > 0).astype(float)
+    plain = LinearReward().fit(a, b, target)
+    padded = LinearReward().fit(np.hstack([a, shared]), np.hstack([b, shared]), target)
+    assert_allclose(padded.coef_[:3], plain.coef_, rtol=1e-6, atol=1e-9)
+    assert_array_equal(padded.coef_[3:], 0.0)
+
+
+def test_columns_the_same_for_a_and_b_golden():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=(2, 500, 3))
+    target = ((a - b) @ [2.0, 1.0, 0.0] > 0).astype(float)
+    shared = rng.normal(size=(500, 5))
+    padded = LinearReward().fit(np.hstack([a, shared]), np.hstack([b, shared]), target)
+    # The coefficients of a fit without the shared columns (before the fix,
+    # the shared columns shrank them to [3.38, 1.67, -0.031]).
+    assert_allclose(padded.coef_[:3], [4.74155068, 2.36381685, -0.03365491], rtol=1e-6)

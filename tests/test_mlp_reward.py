@@ -466,3 +466,28 @@ def test_weights_near_the_float64_limit():
         warnings.simplefilter("error", RuntimeWarning)
         huge = _fast().fit(a, b, target, np.full(len(target), 1e308))
     np.testing.assert_allclose(huge.reward(a), base.reward(a), rtol=1e-6, atol=1e-6)
+
+
+def test_features_that_vary_below_float32_raise_naming_the_feature():
+    # Measured before: the spread 9e-153 was 0 in float32, so the network
+    # standardised by 0/0: "MLPReward diverged ... lower learning_rate".
+    a, b = np.array([[0.0, 1.0]]), np.array([[1.8e-152, 0.0]])
+    with pytest.raises(ValueError, match="feature 0 varies by 9.*below the float32"):
+        _fast(max_epochs=2).fit(a, b, [0.0])
+    # A prompt-response product that small is a constant, not an error.
+    small = np.hstack([a, b]) * 1e-25
+    _fast(prompt_dim=2, max_epochs=2).fit(small, small[::-1] * 2, [0.5])
+
+
+def test_infinite_items_are_named_without_a_numpy_warning():
+    # Measured before: scikit-learn's sum of inf and -inf warned first.
+    import warnings
+
+    a, b, target = _numeric_data(n=20)
+    fitted = _fast(max_epochs=2).fit(a, b, target)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ValueError, match="items contains infinity"):
+            fitted.reward(np.array([[np.inf, -np.inf, 0.0]]))
+        with pytest.raises(ValueError, match="items_a contains infinity"):
+            _fast().fit(np.array([[np.inf, -np.inf, 0.0]]), b[:1], target[:1])

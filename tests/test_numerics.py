@@ -313,3 +313,124 @@ def test_transformer_reward_with_weights_near_the_float64_limit(tiny_transformer
         assert np.ptp(plain) > 0
     finally:
         torch.set_num_threads(threads)
+
+
+# ------------------ population members and bagging: weights and items at
+# the float64 limit (each measured before as a RuntimeWarning)
+
+
+def _pairs(n=300, d=3, seed=3):
+    rng = np.random.default_rng(seed)
+    a, b = rng.normal(size=(2, n, d))
+    y = 0.7 * (a[:, 0] > b[:, 0]) + 0.3 * (a[:, 1] > b[:, 1])
+    return np.hstack([a, b]), y, rng.uniform(0.5, 2.0, size=n)
+
+
+def test_population_with_weights_near_the_float64_limit():
+    # Measured before: "overflow encountered in reduce" in the centre of the
+    # taste features and in fit_taste's weight sum.
+    from pcr_sklearn._population import fit_taste
+
+    X, y, weight = _pairs()
+    make = lambda: PairwiseCalibratedEnsemble(n_estimators=8, random_state=0)  # noqa: E731
+    plain = make().fit(X, y, sample_weight=weight)
+    huge = make().fit(X, y, sample_weight=weight * HUGE)
+    assert_allclose(huge.predict_proba(X), plain.predict_proba(X), atol=1e-10)
+    assert_allclose(huge.taste_, plain.taste_, rtol=1e-9)
+    limit = make().fit(X, y, sample_weight=np.full(len(y), np.finfo(float).max))
+    assert_allclose(limit.predict_proba(X), make().fit(X, y).predict_proba(X))
+    margin, spread = np.linspace(-2, 2, 5), np.full(5, 0.5)
+    target = np.array([0.1, 0.3, 0.5, 0.6, 0.9])
+    assert fit_taste(margin, spread, target, np.full(5, 1e308)) == pytest.approx(
+        fit_taste(margin, spread, target, np.ones(5)), rel=1e-12
+    )
+
+
+def test_bagging_with_weights_near_the_float64_limit():
+    # Measured before: weight * bootstrap count overflowed to inf.
+    from pcr_sklearn.baselines import BaggedRewardEnsemble
+
+    X, y, weight = _pairs()
+    make = lambda: BaggedRewardEnsemble(n_estimators=3, random_state=0)  # noqa: E731
+    plain = make().fit(X, y, sample_weight=weight)
+    for scale in (HUGE, np.finfo(float).max / 2):
+        huge = make().fit(X, y, sample_weight=weight * scale)
+        assert_allclose(huge.predict_proba(X), plain.predict_proba(X), atol=1e-10)
+
+
+def test_population_items_beyond_float32_get_features_computed_in_float64():
+    # 1e30 is finite in float32 but 1e30 taste lengths from the training
+    # items: the float32 phases were rounding (and at 1e39 overflowed).
+    X, y, _ = _pairs()
+    est = PairwiseCalibratedEnsemble(n_estimators=16, random_state=0).fit(X, y)
+    far = X.copy()
+    far[:5, 0], far[:5, 3] = 1e200, -1e200  # A far ahead of B on feature 0
+    proba = est.predict_proba(far)
+    assert np.all(np.isfinite(proba))
+    assert_array_equal(proba[:5, 1], 1.0)  # the mean reward decides
+    assert_array_equal(proba[5:], est.predict_proba(X[5:]))
+    rewards = est.rewards(far[:, :3])
+    assert np.all(np.isfinite(rewards)) and rewards.shape == (300, 16)
+    features = est.estimators_[0].features.transform(far[:5, :3])
+    assert features.dtype == np.float32 and np.all(np.abs(features) <= 0.0625)
+
+
+def test_population_items_at_the_float64_limit_raise_naming_the_row():
+    # Measured before: "overflow encountered in matmul" (and a NaN share).
+    X, y, _ = _pairs()
+    est = PairwiseCalibratedEnsemble(n_estimators=4, random_state=0).fit(X, y)
+    huge = X.copy()
+    huge[7, 1] = 1e308
+    with pytest.raises(
+        ValueError, match=r"items row 7 is too far .*feature 1 is 1e\+308"
+    ):
+        est.predict_proba(huge)
+    with pytest.raises(ValueError, match=r"items row 7 is too far"):
+        est.rewards(huge[:, :3])
+    # In training: the outlier drags the centre; it is the pair named.
+    with pytest.raises(ValueError, match=r"pairs row 7 is too far .*1e\+308"):
+        PairwiseCalibratedEnsemble(n_estimators=4, random_state=0).fit(huge, y)
+
+
+def test_linear_rewards_that_overflow_raise_naming_the_item():
+    # Measured before: "overflow encountered in matmul" and inf rewards.
+    from pcr_sklearn.rewards import LinearReward
+
+    X, y, _ = _pairs()
+    reward = LinearReward().fit(X[:, :3] * 1e-3, X[:, 3:] * 1e-3, y)  # coef ~ 1e3
+    items = np.zeros((4, 3))
+    items[2, 0] = np.sign(reward.coef_[0]) * 1e307
+    for rewards in (reward.reward, lambda v: LinearReward.batch_rewards([reward], v)):
+        with pytest.raises(ValueError, match=r"items row 2 has 1e\+307 in column 0"):
+            rewards(items)
+    est = PairwiseCalibratedEnsemble(
+        n_estimators=2, members="stagewise", random_state=0
+    ).fit(X * 1e-3, y)
+    with pytest.raises(ValueError, match="items row 2"):
+        est.rewards(items)
+
+
+@pytest.mark.parametrize("layout", ["flat", "fortran"])
+def test_votes_from_rewards_that_overflow_are_their_limits_or_ties(layout):
+    # Votes need no reward value, only its limit: inf beats any finite
+    # reward, and inf - inf (or a reward that is itself inf - inf) is a tie,
+    # soft votes included (measured before: a NaN probability).
+    from pcr_sklearn.rewards import LinearReward
+
+    X, y, _ = _pairs(d=2)
+    est = PairwiseCalibratedEnsemble(
+        n_estimators=2, members="stagewise", vote="soft", random_state=0
+    ).fit(X, y)
+    extreme = np.full((2, 4), np.finfo(float).max)
+    extreme[1, 2:] = 0.0  # B ordinary
+    if layout == "fortran":  # the path through LinearReward.batch_rewards
+        extreme = np.asfortranarray(extreme)
+    proba = est.predict_proba(extreme)
+    assert np.all(np.isfinite(proba))
+    reward = est.estimators_[0]
+    with np.errstate(over="ignore", invalid="ignore"):
+        limit = reward.reward(extreme[:, :2])  # IEEE's values, as asked
+    assert not np.all(np.isfinite(limit))
+    with pytest.raises(ValueError, match="items row 0"):
+        reward.reward(extreme[:, :2])  # by default: an error
+    assert isinstance(reward, LinearReward)

@@ -1,9 +1,12 @@
 """Members drawn from a population: the random-utility model and its guarantees."""
 
+import warnings
+
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
 from numpy.testing import assert_allclose, assert_array_equal
 from scipy.special import ndtr
 from sklearn.kernel_approximation import RBFSampler
@@ -257,3 +260,41 @@ def test_groups_without_early_stopping_warn_what_they_are_for():
         UserWarning, match="early_stopping=True.*PairwiseCalibratedEnsembleCV"
     ):
         _population(n_estimators=2).fit(X, Y, groups=GROUPS)
+
+
+# Features on a grid of 1/32: multiplied by 2**k they stay exact floats
+# (normal ones) for every k drawn, so the scaled data are the same data.
+grid_features = st.integers(-96, 96).map(lambda i: i / 32)
+
+
+@settings(deadline=None, max_examples=25)
+@given(
+    a=arrays(np.float64, (12, 2), elements=grid_features),
+    b=arrays(np.float64, (12, 2), elements=grid_features),
+    mix=st.floats(0.1, 0.9),
+    k=st.integers(-1000, 1000),
+)
+def test_population_is_the_same_at_any_power_of_two_scale(a, b, mix, k):
+    # The taste length follows the items' scale over the whole float64
+    # range: features near 1e-300 or 1e300 give the members, the taste and
+    # the shares of features near 1, bit for bit. Measured before: overflow
+    # warnings (float32 features, squared distances, 1 / length**2) or, for
+    # tiny features, every member equal to the mean.
+    # (Every feature differs in some pair: LinearReward gives a feature that
+    # never differs the fixed scale 1, which its penalty does not ignore.)
+    assume(np.all(np.any(a != b, axis=0)))
+    y = mix * (a[:, 0] > b[:, 0]) + (1 - mix) * (a[:, 1] > b[:, 1])
+    X = np.hstack([a, b])
+    scale = 2.0**k
+
+    def fit(X):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", RuntimeWarning)
+            est = _population(n_estimators=8).fit(X, y)
+            return est, est.predict_proba(X)
+
+    unit, expected = fit(X)
+    scaled, proba = fit(X * scale)
+    assert_array_equal(proba, expected)
+    assert scaled.taste_ == unit.taste_
+    assert_array_equal(scaled.rewards(a * scale), unit.rewards(a))

@@ -3,6 +3,7 @@
 import os
 import pickle
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -108,6 +109,25 @@ def test_input_errors():
         PairEmbedder("transformers").fit([["a", "b", "c"]])
     with pytest.raises(ValueError, match="no words"):
         PairEmbedder().fit([["!", "?", "."]])
+
+
+@pytest.mark.parametrize(
+    "X, match",
+    [
+        # One distinct text: TruncatedSVD divided 0 by 0 (a RuntimeWarning).
+        ([["cat dog", "cat dog", "cat dog"]], "2 distinct words and all have the same"),
+        # Texts of the same words: one tf-idf vector again.
+        ([["dog cat", "cat dog", "dog cat"]], "all have the same tf-idf vector"),
+        # One word: TruncatedSVD's error about its own "2 feature(s)".
+        ([["", "", "cat"], ["", "cat", ""]], "hold 1 distinct word;"),
+    ],
+)
+def test_tfidf_needs_two_words_and_texts_that_differ(X, match):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ValueError, match=f"training texts: they .*{match}"):
+            PairEmbedder(n_components=3, random_state=0).fit(X)
+    PairEmbedder(n_components=3, random_state=0).fit([["", "cat", "dog"]])
 
 
 def test_each_unique_text_embedded_once_per_call():

@@ -1,5 +1,7 @@
 """Bad input gets a clear ValueError naming the argument and the first bad row."""
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -160,3 +162,52 @@ def test_reward_learner_protocol_errors():
         reward.fit(a, np.zeros((4, 3)), np.zeros(4))
     with pytest.raises(ValueError, match="target has 3 entries but there are 4"):
         reward.fit(a, a, np.zeros(3))
+
+
+def test_non_numeric_sample_weights_name_sample_weight_and_row(data):
+    # Measured before: NumPy's "could not convert string to float: 'w'".
+    X, y = data
+    for weights, shown in [(np.array(["1"] * 29 + ["w"]), "'w'"), (["a"] * 30, "'a'")]:
+        with pytest.raises(
+            ValueError, match=f"sample_weight must hold numbers; row (29|0) has {shown}"
+        ):
+            PairwiseCalibratedEnsemble().fit(X, y, sample_weight=weights)
+
+
+def test_labels_mixing_strings_and_numbers_name_y_and_rows(data):
+    # Measured before: NumPy's TypeError "'<' not supported between
+    # instances of 'int' and 'str'" from sorting the classes.
+    X, _ = data
+    y = np.array(["a", "b"] * 15, dtype=object)
+    y[4] = 1
+    with pytest.raises(
+        ValueError, match="y mixes label types: row 0 has 'a' .* row 4 has 1"
+    ):
+        fitted(X, y)
+    est = fitted(X, np.array(["a", "b"] * 15, dtype=object))
+    with pytest.raises(ValueError, match="y mixes label types"):
+        est.score(X, y)
+
+
+def test_labels_beyond_int64_are_out_of_range_soft_labels(data):
+    # Measured before: scikit-learn's int64 cast warned (invalid value).
+    X, _ = data
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        with pytest.raises(ValueError, match=r"must lie in \[0, 1\].*row 0 has 9.2"):
+            fitted(X[:1], np.array([9.22337204e18]))
+
+
+@pytest.mark.parametrize("n_labels", [29, 31])
+def test_cv_checks_the_number_of_labels_up_front(data, n_labels):
+    # Measured before: an IndexError from a fold fit.
+    from sklearn.model_selection import KFold
+
+    from pcr_sklearn import PairwiseCalibratedEnsembleCV
+
+    X, y = data
+    cv = PairwiseCalibratedEnsembleCV(n_estimators=2, cv=KFold(2), random_state=0)
+    with pytest.raises(ValueError, match=f"pairs has 30 rows but y has {n_labels}"):
+        cv.fit(X, np.resize(y, n_labels))
+    with pytest.raises(ValueError, match="y must hold one label per pair, got 0.5"):
+        cv.fit(X, 0.5)

@@ -1,13 +1,23 @@
 """Reward-model ensemble by bagging: k soft-label rewards, averaged."""
 
+from __future__ import annotations
+
 from numbers import Integral
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from .._base import transactional
 from .._compat import HasMethods, Interval, StrOptions, _fit_context
 from ..rewards._base import seeded_clone
+from ..utils.validation import rescale_weights
 from ._base import _BasePairBaseline
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from numpy.typing import ArrayLike
+    from sklearn.base import BaseEstimator
 
 
 class BaggedRewardEnsemble(_BasePairBaseline):
@@ -95,13 +105,13 @@ class BaggedRewardEnsemble(_BasePairBaseline):
 
     def __init__(
         self,
-        estimator=None,
-        n_estimators=4,
+        estimator: BaseEstimator | None = None,
+        n_estimators: int = 4,
         *,
-        bootstrap=True,
-        vote="soft",
-        random_state=None,
-    ):
+        bootstrap: bool = True,
+        vote: Literal["soft", "hard"] = "soft",
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
         self.estimator = estimator
         self.n_estimators = n_estimators
         self.bootstrap = bootstrap
@@ -110,7 +120,9 @@ class BaggedRewardEnsemble(_BasePairBaseline):
 
     @transactional
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y, sample_weight=None):
+    def fit(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> Self:
         """Fit ``n_estimators`` members on bootstrap samples of the pairs.
 
         Parameters
@@ -133,6 +145,10 @@ class BaggedRewardEnsemble(_BasePairBaseline):
             X, y, sample_weight
         )
         n = target.shape[0]
+        if sample_weight.max(initial=0.0) > np.finfo(np.float64).max / max(n, 1):
+            # A weight times a bootstrap count (at most n) would overflow:
+            # rescaled by a power of two (exact; relative weights unchanged).
+            sample_weight = rescale_weights(sample_weight)
         members, samples = [], []
         for seed in self._member_seeds(self.n_estimators):
             if self.bootstrap:

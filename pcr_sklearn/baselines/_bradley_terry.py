@@ -1,11 +1,21 @@
 """Single-reward Bradley-Terry baselines: soft labels and majority vote."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
 import numpy as np
 
 from .._base import transactional
 from .._compat import HasMethods, StrOptions, _fit_context
 from ..rewards._base import seeded_clone
 from ._base import _BasePairBaseline
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from numpy.typing import ArrayLike, NDArray
+    from sklearn.base import BaseEstimator
 
 _TIE_ATOL = 1e-12
 
@@ -83,14 +93,22 @@ class SoftBradleyTerry(_BasePairBaseline):
         "random_state": ["random_state"],
     }
 
-    def __init__(self, estimator=None, *, vote="soft", random_state=None):
+    def __init__(
+        self,
+        estimator: BaseEstimator | None = None,
+        *,
+        vote: Literal["soft", "hard"] = "soft",
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
         self.estimator = estimator
         self.vote = vote
         self.random_state = random_state
 
     @transactional
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y, sample_weight=None):
+    def fit(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> Self:
         """Fit the reward on the soft labels.
 
         Parameters
@@ -195,7 +213,14 @@ class MajorityVoteBradleyTerry(_BasePairBaseline):
         "random_state": ["random_state"],
     }
 
-    def __init__(self, estimator=None, *, ties="drop", vote="soft", random_state=None):
+    def __init__(
+        self,
+        estimator: BaseEstimator | None = None,
+        *,
+        ties: Literal["drop", "half"] = "drop",
+        vote: Literal["soft", "hard"] = "soft",
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
         self.estimator = estimator
         self.ties = ties
         self.vote = vote
@@ -203,7 +228,9 @@ class MajorityVoteBradleyTerry(_BasePairBaseline):
 
     @transactional
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y, sample_weight=None):
+    def fit(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> Self:
         """Fit the reward on the majority labels of ``y``.
 
         Parameters
@@ -247,7 +274,7 @@ class MajorityVoteBradleyTerry(_BasePairBaseline):
         return self
 
 
-def majority_labels(y):
+def majority_labels(y: ArrayLike) -> NDArray[np.float64]:
     """Majority-vote labels of soft labels: 1 if ``y > 1/2``, 0 if ``y < 1/2``.
 
     Parameters

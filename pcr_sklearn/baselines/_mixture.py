@@ -1,7 +1,10 @@
 """Mixture of Bradley-Terry heads fitted by EM on soft labels (MiCRo-style)."""
 
+from __future__ import annotations
+
 import warnings
 from numbers import Integral, Real
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from scipy.special import expit, log_expit, logsumexp
@@ -14,6 +17,12 @@ from .._stages import MAX_SEED
 from ..rewards._base import member_rewards, seeded_clone
 from ..utils.validation import rescale_weights, weighted_mean
 from ._base import _BasePairBaseline
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from numpy.typing import ArrayLike
+    from sklearn.base import BaseEstimator
 
 
 class MixtureBradleyTerry(_BasePairBaseline):
@@ -151,15 +160,15 @@ class MixtureBradleyTerry(_BasePairBaseline):
 
     def __init__(
         self,
-        estimator=None,
-        n_components=4,
+        estimator: BaseEstimator | None = None,
+        n_components: int = 4,
         *,
-        max_iter=100,
-        tol=1e-4,
-        init="residual",
-        vote="soft",
-        random_state=None,
-    ):
+        max_iter: int = 100,
+        tol: float = 1e-4,
+        init: Literal["residual", "random"] = "residual",
+        vote: Literal["soft", "hard"] = "soft",
+        random_state: int | np.random.RandomState | None = None,
+    ) -> None:
         self.estimator = estimator
         self.n_components = n_components
         self.max_iter = max_iter
@@ -170,7 +179,9 @@ class MixtureBradleyTerry(_BasePairBaseline):
 
     @transactional
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y, sample_weight=None):
+    def fit(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> Self:
         """Fit the heads and mixture weights by EM.
 
         Parameters

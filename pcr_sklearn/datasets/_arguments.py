@@ -6,6 +6,7 @@ import functools
 import gzip
 import json
 from importlib import resources
+from typing import Literal
 
 import numpy as np
 from sklearn.utils import Bunch
@@ -134,7 +135,9 @@ def _as_frames(pd, data, votes, columns):
     {"as_frame": ["boolean"], "ties": [StrOptions(set(_TIES))]},
     prefer_skip_nested_validation=True,
 )
-def load_convincing_arguments(*, as_frame=True, ties="half"):
+def load_convincing_arguments(
+    *, as_frame: bool = True, ties: Literal["half", "drop"] = "half"
+) -> Bunch:
     """Load UKPConvArg1: which of two arguments is more convincing (crowd votes).
 
     16,927 pairs of arguments taken from 32 debate sides (16 debates x 2

@@ -6,28 +6,26 @@ one line, naming the file and the 1-based line (or record) at fault.
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
-import json
 import math
 import os
-import re
-import sys
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Literal, NamedTuple
 
 import numpy as np
 from sklearn.utils import Bunch
 
 from .._compat import StrOptions, validate_params
 from ..utils.validation import TEXT_COLUMNS
+from ._files import _records
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from numpy.typing import ArrayLike, NDArray
 
 __all__ = ["load_preference_pairs", "soft_labels_from_votes"]
 
 _TIES = ("half", "drop")
-_JSONL_SUFFIXES = (".jsonl", ".ndjson", ".json")
-_CSV_SUFFIXES = {".csv": ",", ".tsv": "\t"}
 
 
 class _MissingFileError(ValueError, FileNotFoundError):
@@ -62,7 +60,13 @@ def _short(value, limit=40):
     },
     prefer_skip_nested_validation=True,
 )
-def soft_labels_from_votes(votes_a, votes_b, votes_tie=None, *, ties="half"):
+def soft_labels_from_votes(
+    votes_a: ArrayLike,
+    votes_b: ArrayLike,
+    votes_tie: ArrayLike | None = None,
+    *,
+    ties: Literal["half", "drop"] = "half",
+) -> NDArray[np.float64]:
     """Soft preference labels P(A preferred over B) from vote counts.
 
     Parameters
@@ -148,128 +152,6 @@ def soft_labels_from_votes(votes_a, votes_b, votes_tie=None, *, ties="half"):
 # File reading
 
 
-def _open_text(path):
-    """Text handle for path, transparently gunzipping *.gz."""
-    if path.name.lower().endswith(".gz"):
-        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig")
-    return open(path, encoding="utf-8-sig", newline="")
-
-
-def _format_of(path):
-    name = path.name.lower()
-    if name.endswith(".gz"):
-        name = name[:-3]
-    suffix = os.path.splitext(name)[1]
-    if suffix in _JSONL_SUFFIXES:
-        return "json", None
-    if suffix in _CSV_SUFFIXES:
-        return "csv", _CSV_SUFFIXES[suffix]
-    supported = ", ".join([*_JSONL_SUFFIXES, *_CSV_SUFFIXES])
-    raise ValueError(
-        f"{path}: cannot tell the format from the suffix {suffix or '(none)'!r}; "
-        f"use one of {supported} (optionally + .gz)"
-    )
-
-
-def _loads(path, text, line_no, start=None):
-    """``json.loads(text)`` whose errors are one line naming the file and line.
-
-    ``text`` starts at line ``line_no`` of the file; a JSON array is padded
-    with newlines instead, so that its line numbers are the file's (``start``
-    = 1).
-    """
-    start = line_no if start is None else start
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        # Some messages end in "at" ("Unterminated string starting at").
-        at = "" if exc.msg.endswith(" at") else " at"
-        raise ValueError(
-            f"{path}: line {start + exc.lineno - 1}: invalid JSON ({exc.msg}{at} "
-            f"column {exc.colno})"
-        ) from None
-    except RecursionError:
-        raise ValueError(
-            f"{path}: line {line_no}: invalid JSON (nested too deeply)"
-        ) from None
-    except ValueError:  # Python's limit on the digits of an integer
-        limit = sys.get_int_max_str_digits()
-        digits = re.search(rf"\d{{{limit + 1},}}", text)
-        line = start + text.count("\n", 0, digits.start() if digits else 0)
-        raise ValueError(
-            f"{path}: line {line}: invalid JSON (a number with more than {limit} "
-            "digits)"
-        ) from None
-
-
-def _iter_json(path, fh):
-    """Yield (where, record) from a JSON Lines file, or from a JSON array when
-    the first non-blank line starts with '[' (a .json export of a table)."""
-    line_no = 0
-    seen_content = False
-    while line := fh.readline():
-        line_no += 1
-        if not line.strip():
-            continue
-        if not seen_content and line.lstrip().startswith("["):
-            # Leading newlines keep JSONDecodeError.lineno equal to the file's.
-            text = "\n" * (line_no - 1) + line + fh.read()
-            records = _loads(path, text, line_no, start=1)
-            if not isinstance(records, list):  # pragma: no cover - '[' => list
-                raise ValueError(f"{path}: expected a JSON array of objects")
-            for i, record in enumerate(records, start=1):
-                yield f"record {i}", record
-            return
-        seen_content = True
-        yield f"line {line_no}", _loads(path, line, line_no)
-
-
-def _iter_csv(path, fh, delimiter):
-    reader = csv.reader(fh, delimiter=delimiter)
-    try:
-        header = next(reader)
-    except StopIteration:
-        return
-    header = [h.strip() for h in header]
-    duplicate = next((h for i, h in enumerate(header) if h in header[:i]), None)
-    if duplicate is not None:
-        raise ValueError(
-            f"{path}: line {reader.line_num}: duplicate column {duplicate!r} in "
-            "the header (which one holds the data?)"
-        )
-    yield "header", header
-    start = reader.line_num + 1
-    for row in reader:
-        where = f"line {start}"
-        start = reader.line_num + 1
-        if not any(cell.strip() for cell in row):
-            continue  # blank line, as in JSONL
-        if len(row) != len(header):
-            raise ValueError(
-                f"{path}: {where}: has {len(row)} fields but the header has "
-                f"{len(header)}"
-            )
-        yield where, dict(zip(header, row, strict=True))
-
-
-def _records(path):
-    """Yield (where, record_dict) with every record checked to be an object;
-    a CSV yields ("header", names) first."""
-    kind, delimiter = _format_of(path)
-    try:
-        with _open_text(path) as fh:
-            if kind == "json":
-                yield from _iter_json(path, fh)
-            else:
-                yield from _iter_csv(path, fh, delimiter)
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not UTF-8 text ({exc.reason})") from None
-    except (gzip.BadGzipFile, EOFError) as exc:
-        raise ValueError(f"{path}: not a readable gzip file ({exc})") from None
-    except csv.Error as exc:
-        raise ValueError(f"{path}: malformed CSV ({exc})") from None
-
-
 def _text(path, where, col, value):
     if value is None:
         raise ValueError(f"{path}: {where}: column {col!r} is missing a value (null)")
@@ -291,7 +173,13 @@ def _number(path, where, col, value):
     if isinstance(value, bool):
         return float(value)
     if isinstance(value, int | float):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # a JSON integer such as 10**400
+            raise ValueError(
+                f"{path}: {where}: column {col!r} is {_short(value)}, beyond the "
+                "float64 range"
+            ) from None
     elif isinstance(value, str):
         try:
             number = float(value)
@@ -465,21 +353,27 @@ def _read_rows(path, cols):
     return rows
 
 
-def _targets(rows, cols, ties):
+def _targets(path, rows, cols, ties):
     """Soft labels, vote counts and sample weights of the rows read."""
     target = np.asarray(rows.label, dtype=np.float64) if cols.label else None
     n_votes = vote_counts = None
     if cols.votes:
         vote_counts = np.asarray(rows.votes, dtype=np.float64)
-        if np.all(vote_counts == np.round(vote_counts)):
-            vote_counts = vote_counts.astype(np.int64)  # plain counts stay ints
+        # Plain counts stay ints: those float64 holds exactly (up to 2**53;
+        # the counts were read as floats), so totals cannot wrap around.
+        if np.all(vote_counts == np.round(vote_counts)) and np.all(
+            vote_counts <= 2.0**53
+        ):
+            vote_counts = vote_counts.astype(np.int64)
         tie = vote_counts[:, 2] if len(cols.votes) == 3 else None
         target = soft_labels_from_votes(
             vote_counts[:, 0], vote_counts[:, 1], tie, ties=ties
         )
-        n_votes = vote_counts[:, :2].sum(axis=1)
-        if ties == "half" and tie is not None:
-            n_votes = n_votes + tie
+        with np.errstate(over="ignore"):  # decided below, naming the line
+            n_votes = vote_counts[:, :2].sum(axis=1)
+            if ties == "half" and tie is not None:
+                n_votes = n_votes + tie
+        _check_vote_totals(path, rows, n_votes)
     if cols.weight:
         sample_weight = np.asarray(rows.weight, dtype=np.float64)
     elif n_votes is not None:
@@ -492,6 +386,18 @@ def _targets(rows, cols, ties):
         vote_counts=vote_counts,
         sample_weight=sample_weight,
     )
+
+
+def _check_vote_totals(path, rows, n_votes):
+    """Raise where a pair's number of votes (its weight) overflows float64."""
+    bad = np.flatnonzero(~np.isfinite(n_votes))
+    if bad.size:
+        i = bad[0]
+        counts = ", ".join(f"{count:g}" for count in rows.votes[i])
+        raise ValueError(
+            f"{path}: line {rows.line[i]}: the vote counts ({counts}) add up "
+            "beyond the float64 range"
+        )
 
 
 def _group_keys(rows, cols):
@@ -563,19 +469,19 @@ def _describe(path, n_pairs, n_groups, cols, ties):
     prefer_skip_nested_validation=True,
 )
 def load_preference_pairs(
-    path,
+    path: str | os.PathLike[str],
     *,
-    prompt_col="prompt",
-    response_a_col="response_a",
-    response_b_col="response_b",
-    label_col="label",
-    votes_cols=None,
-    weight_col=None,
-    group_col=None,
-    id_col=None,
-    ties="half",
-    as_frame=True,
-):
+    prompt_col: str | None = "prompt",
+    response_a_col: str = "response_a",
+    response_b_col: str = "response_b",
+    label_col: str | None = "label",
+    votes_cols: Sequence[str] | None = None,
+    weight_col: str | None = None,
+    group_col: str | None = None,
+    id_col: str | None = None,
+    ties: Literal["half", "drop"] = "half",
+    as_frame: bool = True,
+) -> Bunch:
     """Load preference pairs from a JSON Lines or CSV file.
 
     The format follows the suffix: ``.jsonl``/``.ndjson``/``.json`` (JSON Lines,
@@ -678,7 +584,7 @@ def load_preference_pairs(
     )
 
     rows = _read_rows(path, cols)
-    targets = _targets(rows, cols, ties)
+    targets = _targets(path, rows, cols, ties)
     groups, group_names = _group_ids(_group_keys(rows, cols))
     data, frame = _data_and_frame(rows, targets, groups, pd)
     return Bunch(

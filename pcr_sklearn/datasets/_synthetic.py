@@ -18,6 +18,7 @@ The generator builds a small world with a known answer, for recovery studies:
 from __future__ import annotations
 
 from numbers import Integral, Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.special import expit
@@ -25,6 +26,11 @@ from sklearn.utils import Bunch, check_random_state
 
 from .._compat import Interval, StrOptions, validate_params
 from ..utils.validation import hard_votes
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from numpy.typing import ArrayLike, NDArray
 
 REWARD_FAMILIES = ("linear", "quadratic", "mlp")
 
@@ -83,7 +89,9 @@ class SyntheticReward:
     {"prompt_features": ["array-like"], "response_features": ["array-like"]},
     prefer_skip_nested_validation=True,
 )
-def item_features(prompt_features, response_features):
+def item_features(
+    prompt_features: ArrayLike, response_features: ArrayLike
+) -> NDArray[np.float64]:
     """Item feature vectors ``[x | s | x * s]`` used by the generator.
 
     Parameters
@@ -454,19 +462,22 @@ def _truth_bunch(world, rewards, group_weights, pair_items, distribution, votes)
 )
 def make_preference_mixture(
     *,
-    n_prompts=100,
-    n_responses=5,
-    n_pairs=None,
-    n_features=4,
-    n_groups=3,
-    group_weights=None,
-    reward="linear",
-    prompt_dependence=1.0,
-    n_annotators=5,
-    temperature=0.0,
-    tie_margin=0.0,
-    return_truth=False,
-    random_state=None,
+    n_prompts: int = 100,
+    n_responses: int = 5,
+    n_pairs: int | None = None,
+    n_features: int = 4,
+    n_groups: int = 3,
+    group_weights: ArrayLike | None = None,
+    reward: str | Sequence[str] = "linear",
+    prompt_dependence: float = 1.0,
+    n_annotators: int | tuple[int, int] = 5,
+    temperature: float = 0.0,
+    tie_margin: float = 0.0,
+    return_truth: bool = False,
+    random_state: int | np.random.RandomState | None = None,
+) -> (
+    tuple[NDArray[np.float64], NDArray[np.float64]]
+    | tuple[NDArray[np.float64], NDArray[np.float64], Bunch]
 ):
     """Generate pairwise preferences from a known mixture of annotator groups.
 

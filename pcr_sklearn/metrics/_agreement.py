@@ -1,6 +1,9 @@
 """How members relate to each other and to the annotators."""
 
+from __future__ import annotations
+
 from numbers import Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.stats import kendalltau
@@ -9,9 +12,12 @@ from .._compat import validate_params
 from ..utils.validation import check_pair_weights, weighted_mean
 from ._calibration import _check_probabilities
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
+
 
 @validate_params({"rewards": ["array-like"]}, prefer_skip_nested_validation=True)
-def kendall_tau_matrix(rewards):
+def kendall_tau_matrix(rewards: ArrayLike) -> NDArray[np.float64]:
     """Kendall rank correlation between every two members' rewards.
 
     Parameters
@@ -63,7 +69,9 @@ def kendall_tau_matrix(rewards):
     },
     prefer_skip_nested_validation=True,
 )
-def disagreement_scores(votes, y_true, *, sample_weight=None):
+def disagreement_scores(
+    votes: ArrayLike, y_true: ArrayLike, *, sample_weight: ArrayLike | None = None
+) -> NDArray[np.float64]:
     """Disagreement of each member with the annotators, ``Phi_j = E|V_j - p|``.
 
     Parameters

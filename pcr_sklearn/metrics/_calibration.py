@@ -1,6 +1,9 @@
 """Pairwise calibration error and the single-reward floor."""
 
+from __future__ import annotations
+
 from numbers import Real
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from sklearn.metrics import make_scorer
@@ -11,6 +14,9 @@ from ..utils.validation import (
     check_probabilities,
     weighted_mean,
 )
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 
 def _check_probabilities(values, name, n=None):
@@ -26,7 +32,9 @@ def _check_probabilities(values, name, n=None):
     },
     prefer_skip_nested_validation=True,
 )
-def calibration_error(y_true, y_prob, *, sample_weight=None):
+def calibration_error(
+    y_true: ArrayLike, y_prob: ArrayLike, *, sample_weight: ArrayLike | None = None
+) -> float:
     """Pairwise calibration error: weighted mean of ``(y_prob - y_true)**2``.
 
     The headline metric of pairwise calibration (lower is better): a Brier
@@ -72,7 +80,9 @@ def calibration_error(y_true, y_prob, *, sample_weight=None):
     {"y_true": ["array-like"], "sample_weight": ["array-like", Real, None]},
     prefer_skip_nested_validation=True,
 )
-def single_reward_floor(y_true, *, sample_weight=None):
+def single_reward_floor(
+    y_true: ArrayLike, *, sample_weight: ArrayLike | None = None
+) -> float:
     """Least calibration error of any single reward with hard votes.
 
     A single deterministic reward votes 0 or 1 on each pair, so its error on a
@@ -120,7 +130,13 @@ def single_reward_floor(y_true, *, sample_weight=None):
     },
     prefer_skip_nested_validation=True,
 )
-def regret(y_true, y_prob, *, sample_weight=None, policy="sample"):
+def regret(
+    y_true: ArrayLike,
+    y_prob: ArrayLike,
+    *,
+    sample_weight: ArrayLike | None = None,
+    policy: Literal["sample", "majority"] = "sample",
+) -> float:
     """Share of annotators left unserved, above the best single choice per pair.
 
     A policy steered by the ensemble chooses A on a pair either with the

@@ -1,9 +1,16 @@
 """The irreducible part of the calibration error: the noise floor."""
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from .._compat import validate_params
 from ..utils.validation import check_pair_weights, check_probabilities
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 
 @validate_params(
@@ -14,7 +21,9 @@ from ..utils.validation import check_pair_weights, check_probabilities
     },
     prefer_skip_nested_validation=True,
 )
-def noise_floor(y_true, n_votes, *, sample_weight=None):
+def noise_floor(
+    y_true: ArrayLike, n_votes: ArrayLike, *, sample_weight: ArrayLike | None = None
+) -> float:
     """Unbiased estimate of the error no predictor can remove: mean ``p(1-p)/(n-1)``.
 
     A soft label ``p`` that is the share of ``n`` annotators' votes scatters

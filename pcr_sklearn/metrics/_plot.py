@@ -5,14 +5,23 @@ scikit-learn's Display API. matplotlib is imported inside ``plot`` only, so
 this data layer must not import the ensemble.
 """
 
+from __future__ import annotations
+
 import copy
 from dataclasses import KW_ONLY, dataclass
 from numbers import Integral
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from ..utils.validation import check_pair_weights, rescale_weights
 from ._calibration import _check_probabilities, calibration_error
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from matplotlib.axes import Axes
+    from numpy.typing import ArrayLike
 
 _SMALL = {"fontsize": "small", "title_fontsize": "small"}
 
@@ -168,7 +177,14 @@ class PairCalibrationDisplay:
     calibration_error: float | None = None
     estimator_name: str | None = None
 
-    def plot(self, ax=None, *, name=None, ref_line=True, **kwargs):
+    def plot(
+        self,
+        ax: Axes | None = None,
+        *,
+        name: str | None = None,
+        ref_line: bool = True,
+        **kwargs: Any,
+    ) -> Self:
         """Draw the curve (on ``ax``, keeping what is there, or a new figure).
 
         Parameters
@@ -206,13 +222,23 @@ class PairCalibrationDisplay:
         self.ax_.set(xlim=(-0.02, 1.02), ylim=(-0.02, 1.02), aspect="equal")
         self.ax_.set_xlabel("predicted share preferring A (bin mean)")
         self.ax_.set_ylabel("observed vote share for A (bin mean)")
-        self.ax_.legend(loc="lower right", title="area ∝ pairs per bin", **_SMALL)
+        legend_title = "area ∝ pairs per bin"
+        if self.calibration_error is not None:
+            legend_title = "CE: calibration error, lower is better\n" + legend_title
+        self.ax_.legend(loc="lower right", title=legend_title, **_SMALL)
         return self
 
     @classmethod
     def from_predictions(
-        cls, y_true, y_prob, *, sample_weight=None, n_bins=10, strategy="uniform", **kw
-    ):
+        cls,
+        y_true: ArrayLike,
+        y_prob: ArrayLike,
+        *,
+        sample_weight: ArrayLike | None = None,
+        n_bins: int = 10,
+        strategy: Literal["uniform", "quantile"] = "uniform",
+        **kw: Any,
+    ) -> Self:
         """Bin predicted shares against soft labels, and plot.
 
         Parameters
@@ -245,7 +271,16 @@ class PairCalibrationDisplay:
         return display.plot(**kw)
 
     @classmethod
-    def from_estimator(cls, estimator, X, y, *, vote=None, name=None, **kw):
+    def from_estimator(
+        cls,
+        estimator: Any,
+        X: ArrayLike,
+        y: ArrayLike,
+        *,
+        vote: Literal["hard", "soft"] | None = None,
+        name: str | None = None,
+        **kw: Any,
+    ) -> Self:
         """Plot the calibration of a fitted estimator's ``predict_proba`` on X, y.
 
         Parameters

@@ -1,12 +1,22 @@
 """``MemberAgreementDisplay``: the members' Kendall-tau matrix and weights."""
 
+from __future__ import annotations
+
 from dataclasses import KW_ONLY, dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ..utils.validation import check_pair_weights
 from ._agreement import kendall_tau_matrix
 from ._plot import _axes, _check_int, _require
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    from matplotlib.axes import Axes
+    from matplotlib.colors import Colormap
+    from numpy.typing import ArrayLike
 
 
 @dataclass(eq=False, repr=False)
@@ -60,7 +70,14 @@ class MemberAgreementDisplay:
     members: np.ndarray | None = None
     n_members: int | None = None
 
-    def plot(self, ax=None, *, include_values=None, cmap="RdBu_r", colorbar=True):
+    def plot(
+        self,
+        ax: Axes | None = None,
+        *,
+        include_values: bool | None = None,
+        cmap: str | Colormap = "RdBu_r",
+        colorbar: bool = True,
+    ) -> Self:
         """Draw the heatmap, the weight strip and the colorbar.
 
         Parameters
@@ -118,7 +135,14 @@ class MemberAgreementDisplay:
         return self
 
     @classmethod
-    def from_rewards(cls, rewards, weights=None, *, max_members=16, **kwargs):
+    def from_rewards(
+        cls,
+        rewards: ArrayLike,
+        weights: ArrayLike | None = None,
+        *,
+        max_members: int | None = 16,
+        **kwargs: Any,
+    ) -> Self:
         """Kendall tau of members' rewards, with their weights, and plot.
 
         Parameters
@@ -156,7 +180,14 @@ class MemberAgreementDisplay:
         return display.plot(**kwargs)
 
     @classmethod
-    def from_estimator(cls, estimator, items, *, max_members=16, **kwargs):
+    def from_estimator(
+        cls,
+        estimator: Any,
+        items: ArrayLike,
+        *,
+        max_members: int | None = 16,
+        **kwargs: Any,
+    ) -> Self:
         """Agreement of a fitted ensemble's members on ``items``, and plot.
 
         Parameters

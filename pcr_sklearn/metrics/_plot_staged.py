@@ -1,7 +1,10 @@
 """``StagedErrorDisplay``: held-out calibration error against ``k``."""
 
+from __future__ import annotations
+
 from dataclasses import KW_ONLY, dataclass
 from numbers import Real
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,6 +22,13 @@ from ._plot import (
     _hline,
     _require,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Self
+
+    from matplotlib.axes import Axes
+    from numpy.typing import ArrayLike
 
 # StagedErrorDisplay's reference lines: artist, value, (label, style); greys,
 # so that they never take a colour of the curves' cycle.
@@ -112,7 +122,9 @@ class StagedErrorDisplay:
     chosen_k: int | None = None
     estimator_name: str | None = None
 
-    def plot(self, ax=None, *, name=None, **kwargs):
+    def plot(
+        self, ax: Axes | None = None, *, name: str | None = None, **kwargs: Any
+    ) -> Self:
         """Draw the curve and the reference lines (on ``ax``, or a new figure).
 
         Parameters
@@ -166,8 +178,14 @@ class StagedErrorDisplay:
 
     @classmethod
     def from_predictions(
-        cls, y_true, staged_probas, *, sample_weight=None, n_votes=None, **kw
-    ):
+        cls,
+        y_true: ArrayLike,
+        staged_probas: Iterable[ArrayLike],
+        *,
+        sample_weight: ArrayLike | None = None,
+        n_votes: ArrayLike | None = None,
+        **kw: Any,
+    ) -> Self:
         """Errors of staged predictions against soft labels, and plot.
 
         Parameters
@@ -207,7 +225,15 @@ class StagedErrorDisplay:
         return cls(k, np.asarray(errors), **levels).plot(**kw)
 
     @classmethod
-    def from_estimator(cls, estimator, X, y, *, sample_weight=None, **kw):
+    def from_estimator(
+        cls,
+        estimator: Any,
+        X: ArrayLike,
+        y: ArrayLike,
+        *,
+        sample_weight: ArrayLike | None = None,
+        **kw: Any,
+    ) -> Self:
         """Held-out error of every prefix of a fitted ensemble, and plot.
 
         Parameters
@@ -239,7 +265,15 @@ class StagedErrorDisplay:
         return cls.from_predictions(y, staged, sample_weight=sample_weight, **kw)
 
     @classmethod
-    def from_cv_results(cls, cv, y=None, *, sample_weight=None, n_votes=None, **kw):
+    def from_cv_results(
+        cls,
+        cv: Any,
+        y: ArrayLike | None = None,
+        *,
+        sample_weight: ArrayLike | None = None,
+        n_votes: ArrayLike | None = None,
+        **kw: Any,
+    ) -> Self:
         """Mean CV error against ``k`` of the chosen grid point, with a std band.
 
         From a :class:`~pcr_sklearn.PairwiseCalibratedEnsembleCV` (or anything

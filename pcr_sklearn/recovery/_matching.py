@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 from numbers import Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy.optimize import linear_sum_assignment
@@ -14,6 +15,9 @@ from sklearn.utils import Bunch
 
 from .._compat import validate_params
 from ..utils.validation import check_pair_weights
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike, NDArray
 
 
 def _check_votes(votes, name, n=None):
@@ -50,7 +54,12 @@ def _check_weights(weights, name, n):
     },
     prefer_skip_nested_validation=True,
 )
-def agreement_matrix(member_votes, group_votes, *, sample_weight=None):
+def agreement_matrix(
+    member_votes: ArrayLike,
+    group_votes: ArrayLike,
+    *,
+    sample_weight: ArrayLike | None = None,
+) -> NDArray[np.float64]:
     """Pairwise agreement between every member and every group.
 
     Agreement on a pair is ``1 - |v_member - v_group|``: 1 when both pick the
@@ -101,7 +110,12 @@ def agreement_matrix(member_votes, group_votes, *, sample_weight=None):
     },
     prefer_skip_nested_validation=True,
 )
-def match_members(member_votes, group_votes, *, sample_weight=None):
+def match_members(
+    member_votes: ArrayLike,
+    group_votes: ArrayLike,
+    *,
+    sample_weight: ArrayLike | None = None,
+) -> Bunch:
     """Match fitted members one-to-one to true groups by pairwise agreement.
 
     Solves the assignment problem that maximises the total agreement
@@ -162,7 +176,12 @@ def match_members(member_votes, group_votes, *, sample_weight=None):
     },
     prefer_skip_nested_validation=True,
 )
-def matched_weight_error(member_weights, group_weights, member_index, group_index):
+def matched_weight_error(
+    member_weights: ArrayLike,
+    group_weights: ArrayLike,
+    member_index: ArrayLike,
+    group_index: ArrayLike,
+) -> float:
     """L1 distance between member weights and group weights after matching.
 
     ``sum |alpha_j - w_g|`` over matched pairs ``(j, g)``, plus the whole weight

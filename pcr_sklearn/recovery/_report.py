@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from numbers import Real
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.utils import Bunch
@@ -14,12 +15,15 @@ from ..utils.validation import check_probabilities, hard_votes, split_pairs
 from ._matching import match_members, matched_weight_error
 from ._theory import _normalised_group_weights, noise_term
 
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
 
 @validate_params(
     {"truth": "no_validation", "X": ["array-like"]},
     prefer_skip_nested_validation=True,
 )
-def truth_on_pairs(truth, X):
+def truth_on_pairs(truth: Bunch, X: ArrayLike) -> Bunch:
     """Evaluate the generating mixture on arbitrary pairs.
 
     Everything that depends only on the pair (not on which annotators judged
@@ -136,7 +140,15 @@ def _noise(X, truth, ref, n_annotators, sample_weight):
     },
     prefer_skip_nested_validation=True,
 )
-def recovery_report(estimator, X, y, truth, *, n_annotators=None, sample_weight=None):
+def recovery_report(
+    estimator: Any,
+    X: ArrayLike,
+    y: ArrayLike,
+    truth: Bunch,
+    *,
+    n_annotators: ArrayLike | None = None,
+    sample_weight: ArrayLike | None = None,
+) -> Bunch:
     """Compare a fitted ensemble with the mixture that generated the data.
 
     Parameters

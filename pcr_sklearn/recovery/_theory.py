@@ -9,6 +9,7 @@ label. Lemma 1 of the paper: ``E[CE(y)] = CE(p*) + C`` with
 from __future__ import annotations
 
 from numbers import Integral, Real
+from typing import TYPE_CHECKING
 
 import numpy as np
 from sklearn.utils import check_random_state
@@ -24,6 +25,12 @@ from ..utils.validation import (
     weighted_mean,
 )
 from ._matching import _check_votes, _check_weights
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+
+    from numpy.typing import ArrayLike, NDArray
+    from sklearn.utils import Bunch
 
 
 def _check_n_members(n_members):
@@ -57,7 +64,13 @@ def _normalised_group_weights(group_weights, n_groups):
     },
     prefer_skip_nested_validation=True,
 )
-def noise_term(p_star, n_annotators, *, vote_variance=None, sample_weight=None):
+def noise_term(
+    p_star: ArrayLike,
+    n_annotators: ArrayLike,
+    *,
+    vote_variance: ArrayLike | None = None,
+    sample_weight: ArrayLike | None = None,
+) -> float:
     """Irreducible calibration error from finite annotator counts.
 
     ``C = mean(Var(vote) / n)``: the expected error of a *perfect* predictor
@@ -126,7 +139,13 @@ def noise_term(p_star, n_annotators, *, vote_variance=None, sample_weight=None):
     },
     prefer_skip_nested_validation=True,
 )
-def oracle_calibration_error(y_true, group_votes, group_weights, *, sample_weight=None):
+def oracle_calibration_error(
+    y_true: ArrayLike,
+    group_votes: ArrayLike,
+    group_weights: ArrayLike,
+    *,
+    sample_weight: ArrayLike | None = None,
+) -> float:
     """Calibration error of the oracle ensemble (true rewards, true weights).
 
     The oracle predicts ``group_votes @ group_weights``: the true group rewards
@@ -201,13 +220,17 @@ class AnnotatorEnsemble:
     array([[0.5, 0.5]])
     """
 
-    def __init__(self, rewards, groups):
+    def __init__(
+        self,
+        rewards: Iterable[Callable[[NDArray[np.float64]], NDArray[np.float64]]],
+        groups: ArrayLike,
+    ) -> None:
         self.estimators_ = list(rewards)
         self.groups_ = np.asarray(groups, dtype=np.int64)
         self.n_estimators_ = len(self.estimators_)
         self.estimator_weights_ = np.full(self.n_estimators_, 1.0 / self.n_estimators_)
 
-    def rewards(self, items):
+    def rewards(self, items: ArrayLike) -> NDArray[np.float64]:
         """Per-member rewards of items.
 
         Parameters
@@ -223,7 +246,7 @@ class AnnotatorEnsemble:
         items = np.asarray(items, dtype=np.float64)
         return np.column_stack([r(items) for r in self.estimators_])
 
-    def predict_proba(self, X):
+    def predict_proba(self, X: ArrayLike) -> NDArray[np.float64]:
         """Share of members preferring A (hard votes).
 
         Parameters
@@ -241,7 +264,9 @@ class AnnotatorEnsemble:
         p = p @ self.estimator_weights_
         return np.column_stack([1.0 - p, p])
 
-    def score(self, X, y, sample_weight=None):
+    def score(
+        self, X: ArrayLike, y: ArrayLike, sample_weight: ArrayLike | None = None
+    ) -> float:
         """Negative calibration error against soft labels ``y``.
 
         Parameters
@@ -261,7 +286,7 @@ class AnnotatorEnsemble:
         proba = self.predict_proba(X)[:, 1]
         return -calibration_error(y, proba, sample_weight=sample_weight)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f"AnnotatorEnsemble(n_members={self.n_estimators_})"
 
 
@@ -273,7 +298,12 @@ class AnnotatorEnsemble:
     },
     prefer_skip_nested_validation=True,
 )
-def sample_annotator_ensemble(truth, n_members, *, random_state=None):
+def sample_annotator_ensemble(
+    truth: Bunch,
+    n_members: int,
+    *,
+    random_state: int | np.random.RandomState | None = None,
+) -> AnnotatorEnsemble:
     """Theorem 2 construction: rewards of ``k`` random annotators, weights ``1/k``.
 
     Draws ``n_members`` annotators independently from the population (group
@@ -329,8 +359,13 @@ def sample_annotator_ensemble(truth, n_members, *, random_state=None):
     prefer_skip_nested_validation=True,
 )
 def expected_annotator_ensemble_error(
-    group_votes, group_weights, n_members, *, y_true=None, sample_weight=None
-):
+    group_votes: ArrayLike,
+    group_weights: ArrayLike,
+    n_members: int,
+    *,
+    y_true: ArrayLike | None = None,
+    sample_weight: ArrayLike | None = None,
+) -> float:
     """Exact expected error of :func:`sample_annotator_ensemble`.
 
     A member's vote on pair ``i`` is ``V = group_votes[i, g]`` with ``g`` drawn

@@ -98,12 +98,18 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils import get_tags
 
-from ..utils.validation import check_pair_weights, plain
+from ..utils.validation import _first_non_number, check_pair_weights, plain
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from numpy.typing import ArrayLike, NDArray
 
 LOSSES = ("log", "squared")
 
@@ -155,7 +161,7 @@ class RewardTags:
     penalty: str | None = None
 
 
-def get_reward_tags(learner):
+def get_reward_tags(learner: BaseEstimator) -> RewardTags:
     """The :class:`RewardTags` of a reward learner.
 
     Learners that subclass :class:`BaseReward` declare them with
@@ -264,7 +270,7 @@ def fit_member(member, items_a, items_b, target, sample_weight, loss, prepared):
     return member.fit(items_a, items_b, target, sample_weight, loss=loss)
 
 
-def member_rewards(members, items):
+def member_rewards(members: Sequence[Any], items: ArrayLike) -> NDArray[np.float64]:
     """Compute the rewards of fitted members on ``items``, one column each.
 
     Members of a class with a ``batch_rewards`` classmethod are evaluated
@@ -374,7 +380,7 @@ class BaseReward(BaseEstimator):
     (50,)
     """
 
-    def __reward_tags__(self):
+    def __reward_tags__(self) -> RewardTags:
         """This learner's :class:`RewardTags`."""
         return RewardTags()
 
@@ -397,7 +403,12 @@ class BaseReward(BaseEstimator):
                 f"items_a and items_b must have the same length, got {n} and "
                 f"{len(items_b)}."
             )
-        target = np.asarray(target, dtype=np.float64).reshape(-1)
+        try:
+            target = np.asarray(target, dtype=np.float64).reshape(-1)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(
+                f"target must hold numbers{_first_non_number(target)} ({exc})."
+            ) from None
         if target.shape[0] != n:
             raise ValueError(
                 f"target has {target.shape[0]} entries but there are {n} comparisons."

@@ -1,7 +1,10 @@
 """Linear reward ``r(item) = w . features`` (NumPy/SciPy only)."""
 
+from __future__ import annotations
+
 import warnings
 from numbers import Integral, Real
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from scipy.optimize import minimize
@@ -9,8 +12,19 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from .._compat import Interval, _fit_context
-from ..utils.validation import plain, rescale_weights
-from ._base import BaseReward
+from ..utils.validation import (
+    _overflow_is_an_error,
+    check_finite,
+    plain,
+    rescale_weights,
+)
+from ._base import BaseReward, RewardTags
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Self
+
+    from numpy.typing import ArrayLike, NDArray
 
 
 class PairDifferences:
@@ -33,7 +47,8 @@ class PairDifferences:
         ``(items_a - items_b) / scale``.
     scale : ndarray of shape (n_features,)
         Powers of two, the smallest at least each feature's largest absolute
-        difference (1 for a feature that never differs).
+        difference (1 for a feature that never differs; 2**1023, the largest
+        power of two, for differences beyond it, which leaves them below 2).
     """
 
     __slots__ = ("scale", "unit")
@@ -133,13 +148,20 @@ class LinearReward(BaseReward):
         "warm_start": ["boolean"],
     }
 
-    def __init__(self, *, alpha=1e-3, max_iter=200, tol=1e-6, warm_start=False):
+    def __init__(
+        self,
+        *,
+        alpha: float = 1e-3,
+        max_iter: int = 200,
+        tol: float = 1e-6,
+        warm_start: bool = False,
+    ) -> None:
         self.alpha = alpha
         self.max_iter = max_iter
         self.tol = tol
         self.warm_start = warm_start
 
-    def __reward_tags__(self):
+    def __reward_tags__(self) -> RewardTags:
         tags = super().__reward_tags__()
         tags.warm_start = True
         # Sharpened backfitting re-fits (see the protocol) weaken alpha.
@@ -147,7 +169,15 @@ class LinearReward(BaseReward):
         return tags
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, items_a, items_b, target, sample_weight=None, *, loss="log"):
+    def fit(
+        self,
+        items_a: ArrayLike,
+        items_b: ArrayLike,
+        target: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+        *,
+        loss: Literal["log", "squared"] = "log",
+    ) -> Self:
         """Fit the reward on comparisons of ``items_a`` against ``items_b``.
 
         Parameters
@@ -176,7 +206,7 @@ class LinearReward(BaseReward):
         prepared = self.prepare_pairs(items_a, items_b)
         return self._fit_prepared(prepared, target, sample_weight, loss)
 
-    def prepare_pairs(self, items_a, items_b):
+    def prepare_pairs(self, items_a: ArrayLike, items_b: ArrayLike) -> PairDifferences:
         """Validate the items once and compute their differences.
 
         Optional protocol extension (see :mod:`pcr_sklearn.rewards._base`):
@@ -194,9 +224,8 @@ class LinearReward(BaseReward):
             The differences ``items_a - items_b``, scaled per feature by a
             power of two, and the scales.
         """
-        dtypes = [np.float64, np.float32]
-        items_a = check_array(items_a, input_name="items_a", dtype=dtypes)
-        items_b = check_array(items_b, input_name="items_b", dtype=dtypes)
+        items_a = _check_items(items_a, "items_a")
+        items_b = _check_items(items_b, "items_b")
         if items_a.shape != items_b.shape:
             raise ValueError(
                 f"items_a and items_b must have the same shape, got {items_a.shape} "
@@ -211,13 +240,22 @@ class LinearReward(BaseReward):
         # A power of two per feature: dividing by it is exact, and bounds
         # every entry by 1, so squares and sums cannot overflow or underflow
         # whatever the features' scale.
-        exponent = np.frexp(largest)[1]
+        # (2**1023 at most, the largest power of two: differences beyond it
+        # are then below 2.)
+        exponent = np.minimum(np.frexp(largest)[1], 1023)
         scale = np.where(largest > 0, np.ldexp(1.0, exponent), 1.0)
         diff /= scale
         return PairDifferences(diff, scale)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit_prepared(self, prepared, target, sample_weight=None, *, loss="log"):
+    def fit_prepared(
+        self,
+        prepared: PairDifferences,
+        target: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+        *,
+        loss: Literal["log", "squared"] = "log",
+    ) -> Self:
         """Fit on pairs prepared by :meth:`prepare_pairs`; same as :meth:`fit`.
 
         Parameters
@@ -260,8 +298,11 @@ class LinearReward(BaseReward):
         else:
             # All-zero weights leave only the penalty, whose minimiser is zero.
             rms = np.ones(unit.shape[1])
-        rms[rms == 0] = 1.0
-        penalty = _penalty_weights(rms, prepared.scale)
+        # A feature that never differs within a pair (a prompt feature of
+        # `prompt_mode="concat"`) is no part of a typical difference.
+        constant = rms == 0
+        rms[constant] = 1.0
+        penalty = _penalty_weights(rms, prepared.scale, constant)
         # Diagonal preconditioning: in standardised units the loss curves by
         # about 1/4 per coordinate and the penalty by alpha * penalty, which
         # can be orders of magnitude more for features with tiny differences;
@@ -272,8 +313,9 @@ class LinearReward(BaseReward):
         penalty = penalty / precondition**2
         objective = _PairLoss(unit, rms, penalty, target, weight, self.alpha, loss)
         start = np.zeros(unit.shape[1])
-        if self.warm_start and getattr(self, "coef_", start).shape == start.shape:
-            start = self.coef_ * prepared.scale * rms
+        previous = getattr(self, "coef_", None)  # (none before the first fit)
+        if self.warm_start and previous is not None and previous.shape == start.shape:
+            start = _warm_start(self.coef_ * prepared.scale, rms, penalty)
         result = minimize(
             objective,
             start,
@@ -290,7 +332,11 @@ class LinearReward(BaseReward):
             },
         )
         self._warn_unless_converged(result)
-        self.coef_ = result.x / rms / prepared.scale
+        with np.errstate(over="ignore"):  # decided below, naming the feature
+            coef = result.x / rms / prepared.scale
+        if not np.isfinite(coef).all():
+            _raise_coef_overflow(coef, prepared.scale)
+        self.coef_ = coef
         self.n_iter_ = int(result.nit)
         self.n_features_in_ = unit.shape[1]
         return self
@@ -313,7 +359,7 @@ class LinearReward(BaseReward):
             stacklevel=3,
         )
 
-    def reward(self, items):
+    def reward(self, items: ArrayLike) -> NDArray[np.float64]:
         """Reward of each item.
 
         Parameters
@@ -327,16 +373,21 @@ class LinearReward(BaseReward):
             ``items @ coef_``, float64.
         """
         check_is_fitted(self)
-        items = np.asarray(items)
-        if items.ndim != 2 or items.shape[1] != self.n_features_in_:
+        items = _check_items(
+            items, "items", ensure_all_finite=False, ensure_min_samples=0
+        )
+        check_finite(items, "items")
+        if items.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"items must have shape (n_items, {self.n_features_in_}), got "
                 f"{items.shape}."
             )
-        return np.asarray(items @ self.coef_, dtype=np.float64)
+        return _checked_rewards(items, self.coef_)
 
     @classmethod
-    def batch_rewards(cls, members, items):
+    def batch_rewards(
+        cls, members: Sequence[LinearReward], items: ArrayLike
+    ) -> NDArray[np.float64]:
         """Rewards of several fitted members in one matrix product.
 
         Optional protocol extension (see :mod:`pcr_sklearn.rewards._base`): the
@@ -356,7 +407,7 @@ class LinearReward(BaseReward):
             Column ``j`` equals ``members[j].reward(items)``.
         """
         coefs = np.column_stack([member.coef_ for member in members])
-        return np.asarray(items @ coefs, dtype=np.float64)
+        return _checked_rewards(items, coefs)
 
 
 def _raise_overflow(diff, items_a, items_b):
@@ -370,12 +421,94 @@ def _raise_overflow(diff, items_a, items_b):
     )
 
 
+def _warm_start(coef, rms, penalty):
+    """The previous fit in the optimiser's coordinates, or zero if unusable.
+
+    ``coef`` is in units of the new prepared differences. A fit on pairs of
+    another scale (partial_fit on new data) can put it where the penalty or
+    the margins overflow float64: there zero is the start.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        start = coef * rms
+        usable = (
+            np.abs(coef).sum() <= 1e150  # bounds every margin (|unit| <= 2)
+            and np.isfinite(start @ (penalty * start))
+        )
+    return start if usable else np.zeros_like(start)
+
+
+def _raise_coef_overflow(coef, scale):
+    col = int(np.flatnonzero(~np.isfinite(coef))[0])
+    raise ValueError(
+        f"items_a - items_b: feature {col} differs by less than "
+        f"{plain(scale[col]):.3g} within every pair, so little that its "
+        "coefficient (a reward difference per unit of feature) overflows "
+        "float64. Rescale the features (e.g. divide them by their largest "
+        "absolute value)."
+    )
+
+
+def _check_items(items, name, **kwargs):
+    """``check_array`` of numeric items (float64 or float32), errors naming them.
+
+    scikit-learn's quick finiteness test sums the values, which overflows
+    (or gives inf - inf) for finite values near the float64 limit: its
+    exact test decides then, so those warnings are not the user's business.
+    """
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            return check_array(
+                items, input_name=name, dtype=[np.float64, np.float32], **kwargs
+            )
+    except (TypeError, ValueError) as exc:
+        message = str(exc).strip()
+        if name in message:
+            raise
+        raise ValueError(
+            f"{name} must be numbers of shape (n_items, n_features): {message}"
+        ) from exc
+
+
+def _checked_rewards(items, coefs):
+    """``items @ coefs`` in float64; a ValueError naming an item that overflows.
+
+    NumPy's error state decides, as for its own warnings: a caller that
+    ignores overflows (``np.errstate(over="ignore", invalid="ignore")``, as
+    the ensembles' votes do, whose limits they are) gets IEEE's inf or NaN.
+    """
+    raising = _overflow_is_an_error()
+    with np.errstate(over="ignore", invalid="ignore"):
+        rewards = np.asarray(items @ coefs, dtype=np.float64)
+        if not raising:
+            return rewards
+        total = rewards.sum()  # finite: every reward is (the cheap test)
+    if not np.isfinite(total) and not np.isfinite(rewards).all():
+        _raise_reward_overflow(np.asarray(items), rewards)
+    return rewards
+
+
+def _raise_reward_overflow(items, rewards):
+    rewards = rewards.reshape(rewards.shape[0], -1)
+    row = int(np.flatnonzero(~np.isfinite(rewards).all(axis=1))[0])
+    values = np.asarray(items[row], dtype=np.float64)
+    if not np.isfinite(values).all():
+        col = int(np.flatnonzero(~np.isfinite(values))[0])
+        what = "is not finite"
+    else:
+        col = int(np.argmax(np.abs(values)))
+        what = "is so large that the reward (items @ coef_) overflows float64"
+    raise ValueError(
+        f"items row {row} has {plain(values[col])!r} in column {col}, which {what}. "
+        "Rescale the features (e.g. divide them by their largest absolute value)."
+    )
+
+
 #: Pairs per block of a loss evaluation: the block's differences (up to a few
 #: MiB) are still in cache when the gradient product reads them again.
 _BLOCK_PAIRS = 4096
 
 
-def _penalty_weights(rms, scale):
+def _penalty_weights(rms, scale, constant):
     """Penalty weights ``w``: ``sum(w * c**2) = s**2 * ||coef||**2``.
 
     ``c = coef * scale * rms`` are the optimiser's standardised coordinates.
@@ -385,9 +518,12 @@ def _penalty_weights(rms, scale):
     ridge penalty) and scaled by the size of a typical difference, so it does
     not depend on the features' scale. Everything is computed relative to the
     largest per-feature power of two ``scale``, so nothing overflows.
+    Features that never differ (``constant``) add nothing to ``s``: columns
+    that are the same for A and B must not change the penalty of the others.
     """
     relative = scale / scale.max()
-    mean_square = 2.0 * rms**2  # weighted mean of the squared unit differences
+    # Weighted mean of the squared unit differences.
+    mean_square = np.where(constant, 0.0, 2.0 * rms**2)
     s_relative = np.sqrt(0.5 * np.sum(relative**2 * mean_square))
     with np.errstate(divide="ignore", over="ignore"):
         # A feature whose differences are negligible next to the others gets

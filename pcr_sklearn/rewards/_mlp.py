@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import math
 from numbers import Integral, Real
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from sklearn.utils.validation import check_array, check_is_fitted
@@ -21,6 +22,12 @@ from .._torch import (
 )
 from ..utils.validation import plain, rescale_weights
 from ._base import BaseReward
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    import torch
+    from numpy.typing import ArrayLike, NDArray
 
 ACTIVATIONS = ("relu", "gelu", "silu", "tanh", "logistic", "identity")
 
@@ -153,22 +160,24 @@ default="relu"
     def __init__(
         self,
         *,
-        hidden_layer_sizes=(64,),
-        activation="relu",
-        dropout=0.0,
-        alpha=1e-4,
-        learning_rate=1e-3,
-        batch_size=256,
-        max_epochs=50,
-        tol=1e-4,
-        n_iter_no_change=5,
-        early_stopping=False,
-        validation_fraction=0.1,
-        prompt_dim=None,
-        device="auto",
-        random_state=None,
-        verbose=0,
-    ):
+        hidden_layer_sizes: ArrayLike = (64,),
+        activation: Literal[
+            "relu", "gelu", "silu", "tanh", "logistic", "identity"
+        ] = "relu",
+        dropout: float = 0.0,
+        alpha: float = 1e-4,
+        learning_rate: float = 1e-3,
+        batch_size: int = 256,
+        max_epochs: int = 50,
+        tol: float = 1e-4,
+        n_iter_no_change: int = 5,
+        early_stopping: bool = False,
+        validation_fraction: float = 0.1,
+        prompt_dim: int | None = None,
+        device: str | torch.device = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        verbose: int = 0,
+    ) -> None:
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.dropout = dropout
@@ -188,7 +197,15 @@ default="relu"
     # ------------------------------------------------------------------ fit
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, items_a, items_b, target, sample_weight=None, *, loss="log"):
+    def fit(
+        self,
+        items_a: ArrayLike,
+        items_b: ArrayLike,
+        target: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+        *,
+        loss: Literal["log", "squared"] = "log",
+    ) -> Self:
         """Fit the reward on comparisons of ``items_a`` against ``items_b``.
 
         Parameters
@@ -209,12 +226,15 @@ default="relu"
             The fitted reward.
         """
         torch = import_torch()
-        items_a = check_array(
-            items_a, input_name="items_a", dtype=np.float64, order="C"
-        )
-        items_b = check_array(
-            items_b, input_name="items_b", dtype=np.float64, order="C"
-        )
+        # (check_array's quick test sums the values: inf - inf or an
+        # overflow there is its own business, its exact test decides.)
+        with np.errstate(over="ignore", invalid="ignore"):
+            items_a = check_array(
+                items_a, input_name="items_a", dtype=np.float64, order="C"
+            )
+            items_b = check_array(
+                items_b, input_name="items_b", dtype=np.float64, order="C"
+            )
         if items_a.shape != items_b.shape:
             raise ValueError(
                 f"items_a and items_b must have the same shape, got {items_a.shape} "
@@ -361,7 +381,7 @@ default="relu"
 
     # -------------------------------------------------------------- predict
 
-    def reward(self, items):
+    def reward(self, items: ArrayLike) -> NDArray[np.float64]:
         """Reward of each item.
 
         Parameters
@@ -376,7 +396,8 @@ default="relu"
         """
         check_is_fitted(self, "module_")
         torch = import_torch()
-        items = check_array(items, input_name="items", dtype=np.float64, order="C")
+        with np.errstate(over="ignore", invalid="ignore"):  # (as in fit)
+            items = check_array(items, input_name="items", dtype=np.float64, order="C")
         if items.shape[1] != self.n_features_in_:
             raise ValueError(
                 f"items must have shape (n_items, {self.n_features_in_}), got "
@@ -481,6 +502,7 @@ def state_dict_from_numpy(state):
 
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
+_FLOAT32_TINY = float(np.finfo(np.float32).tiny)
 
 
 def _check_float32_range(items, prompt_dim, name, rows=None):
@@ -534,6 +556,20 @@ def _standardisation(items_a, items_b, prompt_dim, rows):
     # Relative, so that features of scale 1e-20 are standardised like any
     # other instead of being taken for constants.
     scale = np.where(scale > 1e-12 * np.abs(phi).max(axis=0), scale, 1.0)
+    # A spread below float32's range would be 0 in the network (0/0): an
+    # error for a feature, a constant for a prompt-response product of
+    # small ones (the features themselves carry the information).
+    n_features = items_a.shape[1]
+    scale[n_features:][scale[n_features:] < _FLOAT32_TINY] = 1.0
+    small = np.flatnonzero(scale < _FLOAT32_TINY)
+    if small.size:
+        col = small[0]
+        raise ValueError(
+            f"items_a and items_b: feature {col} varies by {scale[col]:.3g} only, "
+            f"below the float32 range (|x| >= {_FLOAT32_TINY:.3g}) that MLPReward "
+            "computes in: the network would see a constant. Rescale the features "
+            "(e.g. divide them by their largest absolute value)."
+        )
     return mean, scale
 
 

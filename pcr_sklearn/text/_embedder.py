@@ -6,6 +6,7 @@ import hashlib
 import math
 import os
 from numbers import Integral
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -16,6 +17,13 @@ from ..utils.validation import TEXT_COLUMNS
 from ._cache import EmbeddingCache, text_hash
 from ._hf import POOLINGS, cached_load, model_identity
 from ._hooks import record_embedded
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from typing import Self
+
+    import torch
+    from numpy.typing import ArrayLike, NDArray
 
 BACKENDS = ("tfidf", "sentence-transformers", "transformers")
 PROMPT_MODES = ("concat", "response", "joint")
@@ -172,23 +180,23 @@ class PairEmbedder(TransformerMixin, BaseEstimator):
 
     def __init__(
         self,
-        backend="tfidf",
+        backend: Literal["tfidf", "sentence-transformers", "transformers"] = "tfidf",
         *,
-        model=None,
-        prompt_mode="concat",
-        n_components=128,
-        columns=DEFAULT_COLUMNS,
-        pooling="mean",
-        normalize=False,
-        max_length=None,
-        batch_size=32,
-        device="auto",
-        cache_dir=None,
-        local_files_only=None,
-        revision=None,
-        random_state=None,
-        verbose=0,
-    ):
+        model: str | os.PathLike[str] | None = None,
+        prompt_mode: Literal["concat", "response", "joint"] = "concat",
+        n_components: int = 128,
+        columns: Sequence[str] = DEFAULT_COLUMNS,
+        pooling: Literal["mean", "cls", "last"] = "mean",
+        normalize: bool = False,
+        max_length: int | None = None,
+        batch_size: int = 32,
+        device: str | torch.device = "auto",
+        cache_dir: str | os.PathLike[str] | None = None,
+        local_files_only: bool | None = None,
+        revision: str | None = None,
+        random_state: int | np.random.RandomState | None = None,
+        verbose: int = 0,
+    ) -> None:
         self.backend = backend
         self.model = model
         self.prompt_mode = prompt_mode
@@ -215,7 +223,7 @@ class PairEmbedder(TransformerMixin, BaseEstimator):
     # ------------------------------------------------------------------ fit
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X: ArrayLike, y: object = None) -> Self:
         """Fit the text featuriser (TF-IDF + SVD) or load the backbone.
 
         Parameters
@@ -270,6 +278,7 @@ class PairEmbedder(TransformerMixin, BaseEstimator):
                 "PairEmbedder(backend='tfidf') found no words in the training "
                 f"texts ({exc})."
             ) from exc
+        _check_svd_input(counts)
         n_components = min(self.n_components, counts.shape[0], counts.shape[1])
         self.n_components_ = n_components
         self.svd_ = TruncatedSVD(
@@ -287,7 +296,7 @@ class PairEmbedder(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------ transform
 
-    def transform(self, X):
+    def transform(self, X: ArrayLike) -> NDArray[np.float64]:
         """Embed the comparisons.
 
         Parameters
@@ -318,7 +327,9 @@ class PairEmbedder(TransformerMixin, BaseEstimator):
                 items_b = np.hstack([prompt_vectors, items_b])
         return np.hstack([items_a, items_b])
 
-    def get_feature_names_out(self, input_features=None):
+    def get_feature_names_out(
+        self, input_features: ArrayLike | None = None
+    ) -> NDArray[np.object_]:
         """Output feature names: ``a_prompt{j}``, ``a_resp{j}``, ``b_...``.
 
         ``"joint"`` mode uses ``a_joint{j}`` / ``b_joint{j}``.
@@ -539,3 +550,21 @@ def _joined(prompts, responses):
 def _unique(texts):
     """Distinct texts in first-seen order."""
     return list(dict.fromkeys(texts))
+
+
+def _check_svd_input(counts):
+    """Raise unless the tf-idf vectors of the training texts can be reduced.
+
+    TruncatedSVD needs two words at least, and training texts whose vectors
+    differ: with one vector (one distinct text, or texts of the same words)
+    there is no variance to explain, and it would divide 0 by 0.
+    """
+    n_words = counts.shape[1]
+    same = n_words and not (counts.max(axis=0) != counts.min(axis=0)).nnz
+    if n_words < 2 or same:
+        raise ValueError(
+            "PairEmbedder(backend='tfidf') cannot fit its SVD on the training "
+            f"texts: they hold {n_words} distinct word{'s' * (n_words != 1)}"
+            f"{' and all have the same tf-idf vector' if same else ''}; it needs "
+            "at least two words and texts that differ in their words."
+        )

@@ -11,11 +11,18 @@ from __future__ import annotations
 
 import numbers
 import pickle
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from sklearn.base import clone
 
 from ..rewards._base import LOSSES, get_reward_tags, uses_prepared_pairs
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+    from numpy.typing import NDArray
+    from sklearn.base import BaseEstimator
 
 _WORDS = (
     "tea coffee water juice is good bad healthy cheap costly sweet bitter "
@@ -53,7 +60,9 @@ class RewardLearnerCheckError(AssertionError):
     """
 
 
-def make_comparisons(learner, n_pairs=40, *, random_state=0):
+def make_comparisons(
+    learner: BaseEstimator, n_pairs: int = 40, *, random_state: int = 0
+) -> tuple[NDArray[Any], NDArray[Any], NDArray[np.float64], NDArray[np.float64]]:
     """Items, soft targets and weights in the learner's item layout.
 
     Numeric learners get 4 standard-normal features per item; text learners
@@ -461,7 +470,7 @@ _CHECKS = (
 )
 
 
-def yield_reward_learner_checks():
+def yield_reward_learner_checks() -> Iterator[Callable[..., None]]:
     """Yield the checks of :func:`check_reward_learner`, for pytest parametrisation.
 
     Each check is called as ``check(learner, data, atol)`` with ``data`` from
@@ -498,7 +507,9 @@ def yield_reward_learner_checks():
     yield from _CHECKS
 
 
-def check_reward_learner(learner, *, atol=1e-4, n_pairs=40):
+def check_reward_learner(
+    learner: BaseEstimator, *, atol: float = 1e-4, n_pairs: int = 40
+) -> None:
     """Check that ``learner`` follows the reward-learner protocol.
 
     Fits clones of ``learner`` on small synthetic comparisons (numeric or

@@ -19,8 +19,11 @@ Use :func:`yield_pair_checks` with pytest::
         check(PairwiseCalibratedEnsemble(n_estimators=2, random_state=0))
 """
 
+from __future__ import annotations
+
 import pickle
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.testing import assert_allclose, assert_array_equal
@@ -35,8 +38,15 @@ from ._reward_checks import (
     yield_reward_learner_checks,
 )
 
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
 
-def make_pairs(n_pairs=60, n_features=3, *, random_state=0):
+    from numpy.typing import NDArray
+
+
+def make_pairs(
+    n_pairs: int = 60, n_features: int = 3, *, random_state: int = 0
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """Flat pairs with soft labels from a 2-reward mixture, for the checks.
 
     60% of the annotators prefer the item with the larger first feature, 40%
@@ -253,7 +263,7 @@ _PAIR_CHECKS = (
 )
 
 
-def yield_pair_checks():
+def yield_pair_checks() -> Iterator[Callable[..., None]]:
     """Yield the pair-aware checks; each takes an unfitted estimator.
 
     They re-test the properties of scikit-learn's common checks that feed

@@ -12,8 +12,14 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import numbers
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    from numpy.typing import ArrayLike, NDArray
 
 #: Column names of a text pair: the prompt and the two responses.
 TEXT_COLUMNS = ("prompt", "response_a", "response_b")
@@ -23,7 +29,7 @@ TEXT_ITEM_COLUMNS = ("prompt", "response")
 VOTES = ("hard", "soft")
 
 
-def plain(value):
+def plain(value: object) -> object:
     """NumPy scalars as Python ones, so messages read ``1.5``, not ``np.float64(1.5)``.
 
     Parameters
@@ -46,7 +52,7 @@ def plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def hard_votes(rewards_a, rewards_b):
+def hard_votes(rewards_a: ArrayLike, rewards_b: ArrayLike) -> NDArray[np.float64]:
     """The paper's vote rule: 1 if ``r(A) > r(B)``, 0 if lower, 1/2 on a tie.
 
     This is the one place the rule is written; every hard vote in the package
@@ -79,7 +85,7 @@ def hard_votes(rewards_a, rewards_b):
     return (a > b) + 0.5 * (a == b)
 
 
-def sigmoid_pair(x):
+def sigmoid_pair(x: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """``(sigmoid(x), sigmoid(-x))``, each to full relative precision.
 
     Both come from one ``e = exp(-|x|)`` (which never overflows): the larger
@@ -115,7 +121,11 @@ def sigmoid_pair(x):
     return np.where(positive, large, small), np.where(positive, small, large)
 
 
-def pair_votes(rewards_a, rewards_b, vote="hard"):
+def pair_votes(
+    rewards_a: ArrayLike,
+    rewards_b: ArrayLike,
+    vote: Literal["hard", "soft"] = "hard",
+) -> NDArray[np.float64]:
     """Member votes for A from per-item rewards (columns are members).
 
     Parameters
@@ -144,7 +154,13 @@ def pair_votes(rewards_a, rewards_b, vote="hard"):
     return hard_votes(rewards_a, rewards_b)
 
 
-def check_pair_weights(sample_weight, n, name="sample_weight", *, allow_all_zero=True):
+def check_pair_weights(
+    sample_weight: ArrayLike | None,
+    n: int,
+    name: str = "sample_weight",
+    *,
+    allow_all_zero: bool = True,
+) -> NDArray[np.float64]:
     """Float64 weights of length ``n`` (ones when ``None``), validated.
 
     Parameters
@@ -183,7 +199,12 @@ def check_pair_weights(sample_weight, n, name="sample_weight", *, allow_all_zero
         return np.ones(n, dtype=np.float64)
     if isinstance(sample_weight, numbers.Number):
         sample_weight = np.full(n, float(sample_weight))
-    weights = np.array(sample_weight, dtype=np.float64).reshape(-1)
+    try:
+        weights = np.array(sample_weight, dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(
+            f"{name} must hold numbers{_first_non_number(sample_weight)} ({exc})."
+        ) from None
     if weights.shape[0] != n:
         raise ValueError(
             f"{name} has {weights.shape[0]} entries but there are {n} pairs."
@@ -195,7 +216,7 @@ def check_pair_weights(sample_weight, n, name="sample_weight", *, allow_all_zero
     return weights
 
 
-def rescale_weights(weights):
+def rescale_weights(weights: ArrayLike) -> NDArray[np.float64]:
     """Multiply weights by the power of two that brings the largest into [0.5, 1).
 
     Weights of 1e308 are valid float64 numbers, but their sum overflows to
@@ -233,7 +254,9 @@ def rescale_weights(weights):
     return np.ldexp(weights, -int(np.frexp(largest)[1]))
 
 
-def weighted_mean(values, weights, axis=None):
+def weighted_mean(
+    values: ArrayLike, weights: ArrayLike, axis: int | None = None
+) -> float | NDArray[np.float64]:
     """``np.average(values, axis, weights)`` that cannot overflow in the weights.
 
     The weights are first rescaled with :func:`rescale_weights`, so the result
@@ -264,7 +287,9 @@ def weighted_mean(values, weights, axis=None):
     return np.average(values, axis=axis, weights=rescale_weights(weights))
 
 
-def check_probabilities(values, name, n=None, *, accept_proba=False):
+def check_probabilities(
+    values: ArrayLike, name: str, n: int | None = None, *, accept_proba: bool = False
+) -> NDArray[np.float64]:
     """A 1-D float64 array of values in [0, 1].
 
     Parameters
@@ -303,7 +328,7 @@ def check_probabilities(values, name, n=None, *, accept_proba=False):
     return values
 
 
-def split_pairs(X, name="pairs"):
+def split_pairs(X: ArrayLike, name: str = "pairs") -> tuple[NDArray[Any], NDArray[Any]]:
     """Split numeric pairs, flat ``(n, 2 d)`` or stacked ``(n, 2, d)``, into A and B.
 
     Parameters
@@ -350,7 +375,7 @@ def split_pairs(X, name="pairs"):
     return X[:, :d], X[:, d:]
 
 
-def check_finite(X, name, *, first_row=0):
+def check_finite(X: NDArray[Any], name: str, *, first_row: int = 0) -> None:
     """Raise a ``ValueError`` naming the row and column of the first NaN/inf.
 
     Inside :func:`deferred_finite_checks`, the call is recorded instead, for
@@ -413,7 +438,7 @@ _DEFERRED_FINITE_CHECKS = contextvars.ContextVar(
 
 
 @contextlib.contextmanager
-def deferred_finite_checks():
+def deferred_finite_checks() -> Iterator[list[tuple[NDArray[Any], str]]]:
     """Record the :func:`check_finite` calls made in the block instead of running them.
 
     For a caller that reads the validated array chunk by chunk anyway
@@ -453,7 +478,11 @@ def deferred_finite_checks():
         _DEFERRED_FINITE_CHECKS.reset(token)
 
 
-def check_text_items(items, name="items", columns=TEXT_ITEM_COLUMNS):
+def check_text_items(
+    items: ArrayLike,
+    name: str = "items",
+    columns: Sequence[str] = TEXT_ITEM_COLUMNS,
+) -> NDArray[np.object_]:
     """Text rows as an object array, every cell a string.
 
     An empty prompt ``""`` means "no prompt" (the response is encoded
@@ -507,3 +536,27 @@ def _raise_first(bad, values, message):
     if bad.any():
         row = int(np.flatnonzero(bad)[0])
         raise ValueError(f"{message}; row {row} has {plain(values[row])!r}.")
+
+
+def _overflow_is_an_error():
+    """Whether NumPy's error state reports overflows (the default: it warns).
+
+    Code that checks its own overflows raises a ValueError then; under
+    ``np.errstate(over="ignore", invalid="ignore")`` it returns IEEE's values.
+    """
+    state = np.geterr()
+    return state["over"] != "ignore" or state["invalid"] != "ignore"
+
+
+def _first_non_number(values):
+    """``"; row i has v"`` for the first entry that is not a number, else ``""``."""
+    try:
+        cells = np.asarray(values, dtype=object).reshape(-1)
+    except ValueError:  # ragged nesting: no row to point at
+        return ""
+    for row, cell in enumerate(cells):
+        try:
+            float(cell)
+        except (TypeError, ValueError):
+            return f"; row {row} has {plain(cell)!r}"
+    return ""

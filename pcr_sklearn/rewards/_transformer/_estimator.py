@@ -12,6 +12,7 @@ import contextlib
 import functools
 import os
 from numbers import Integral, Real
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
@@ -44,6 +45,14 @@ from ._member import MemberSpec, attach, build_module, text_rewards
 from ._persistence import ReloadableReward
 from ._surgery import find_layer_list
 from ._training import TrainingConfig, TrainingData, resolve_auto, train
+
+if TYPE_CHECKING:
+    from typing import Self
+
+    import torch
+    from numpy.typing import ArrayLike, NDArray
+
+    from .._base import RewardTags
 
 TRAINABLE = ("head", "last-n", "all")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -254,26 +263,26 @@ class TransformerReward(ReloadableReward, BaseReward):
 
     def __init__(
         self,
-        model=None,
+        model: str | os.PathLike[str] | None = None,
         *,
-        trainable="head",
-        n_trainable_layers=2,
-        pooling="mean",
-        head="linear",
-        head_hidden_size=256,
-        max_length=256,
-        batch_size="auto",
-        encode_batch_size=64,
-        gradient_accumulation_steps=1,
-        learning_rate="auto",
-        weight_decay=0.01,
-        warmup_ratio=0.1,
-        max_epochs="auto",
-        precision="auto",
-        device="auto",
-        random_state=None,
-        verbose=0,
-    ):
+        trainable: Literal["head", "last-n", "all"] = "head",
+        n_trainable_layers: int = 2,
+        pooling: Literal["mean", "cls", "last"] = "mean",
+        head: Literal["linear", "mlp"] = "linear",
+        head_hidden_size: int = 256,
+        max_length: int | None = 256,
+        batch_size: int | Literal["auto"] = "auto",
+        encode_batch_size: int = 64,
+        gradient_accumulation_steps: int = 1,
+        learning_rate: float | Literal["auto"] = "auto",
+        weight_decay: float = 0.01,
+        warmup_ratio: float = 0.1,
+        max_epochs: int | Literal["auto"] = "auto",
+        precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto",
+        device: str | torch.device = "auto",
+        random_state: int | np.random.RandomState | None = None,
+        verbose: int = 0,
+    ) -> None:
         self.model = model
         self.trainable = trainable
         self.n_trainable_layers = n_trainable_layers
@@ -293,14 +302,14 @@ class TransformerReward(ReloadableReward, BaseReward):
         self.random_state = random_state
         self.verbose = verbose
 
-    def __reward_tags__(self):
+    def __reward_tags__(self) -> RewardTags:
         tags = super().__reward_tags__()
         tags.text_items = True
         return tags
 
     # ------------------------------------------------------------------ cache
     @staticmethod
-    def clear_cache():
+    def clear_cache() -> None:
         """Drop every cached feature (pooled vectors, token states, token ids).
 
         Shared backbones are released by
@@ -310,7 +319,7 @@ class TransformerReward(ReloadableReward, BaseReward):
         clear_caches()
 
     @staticmethod
-    def set_cache_limit(max_bytes):
+    def set_cache_limit(max_bytes: int) -> int:
         """Set the feature-cache size in bytes (evicting if needed); return the old.
 
         The default is 2 GiB, or ``PCR_SKLEARN_TRANSFORMER_CACHE_BYTES`` if that
@@ -332,14 +341,14 @@ class TransformerReward(ReloadableReward, BaseReward):
         return feature_cache().resize(int(max_bytes))
 
     @staticmethod
-    def cache_info():
+    def cache_info() -> dict[str, int]:
         """Entries, bytes, limit, hits and misses of the feature cache.
 
         Returns
         -------
         info : dict
-            ``n_entries``, ``size`` (bytes), ``max_size`` (bytes), ``hits``
-            and ``misses`` of the process-wide feature cache.
+            ``n_entries``, ``nbytes``, ``max_bytes``, ``hits`` and
+            ``misses`` of the process-wide feature cache.
         """
         return feature_cache_info()
 
@@ -416,7 +425,15 @@ class TransformerReward(ReloadableReward, BaseReward):
 
     # ------------------------------------------------------------------- fit
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, items_a, items_b, target, sample_weight=None, *, loss="log"):
+    def fit(
+        self,
+        items_a: ArrayLike,
+        items_b: ArrayLike,
+        target: ArrayLike,
+        sample_weight: ArrayLike | None = None,
+        *,
+        loss: Literal["log", "squared"] = "log",
+    ) -> Self:
         """Train the reward on ``n`` comparisons of text items.
 
         Parameters
@@ -571,12 +588,12 @@ class TransformerReward(ReloadableReward, BaseReward):
     # ---------------------------------------------------------------- reward
     # Pickling and the reload of a fitted reward: ._persistence.ReloadableReward.
     @property
-    def module_(self):
+    def module_(self) -> torch.nn.Module:
         """The trained weights as a ``torch.nn.Module`` (rebuilt after unpickling)."""
         check_is_fitted(self, "hidden_size_")
         return self._ensure_runtime()[2]
 
-    def reward(self, items):
+    def reward(self, items: ArrayLike) -> NDArray[np.float64]:
         """Reward of each ``(prompt, response)`` item.
 
         Parameters
@@ -604,7 +621,7 @@ class TransformerReward(ReloadableReward, BaseReward):
                 out = self._token_rewards(torch, rt, module, texts, digests, tokens)
         return out[inverse]
 
-    def item_features(self, items):
+    def item_features(self, items: ArrayLike) -> NDArray[np.float64]:
         """Pooled vectors of the frozen backbone for each ``(prompt, response)``.
 
         Optional protocol extension (see :mod:`pcr_sklearn.rewards._base`): a
