@@ -145,8 +145,9 @@ class PairwiseCalibratedEnsemble(StagedMixin, BasePairEnsemble):
         for held-out errors within 0.5% of theirs (argument pairs 0.787 vs
         0.786, debates 0.982 vs 0.978 x the floor; the previous defaults met
         the recovery target on 0/10 seeds). On ``benchmarks/bench_core.py``'s
-        100,000 pairs it takes 3.6x the time of 8 plain ``LinearReward`` fits
-        (previous defaults: 12.8x; ``benchmarks/results/bench_core.json``).
+        100,000 pairs it takes about 4x the time of 8 plain ``LinearReward``
+        fits, the previous defaults about 13x
+        (``benchmarks/results/bench_core.json``).
         Expensive members (an MLP) keep the same cap in fits.
     early_stopping : bool, default=False
         Stop adding members when the validation error has not improved by
