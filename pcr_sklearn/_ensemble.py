@@ -144,7 +144,7 @@ class PairwiseCalibratedEnsemble(StagedMixin, BasePairEnsemble):
         (``objective="auto", n_backfit=5``, no budget) on the argument data,
         for held-out errors within 0.5% of theirs (argument pairs 0.787 vs
         0.786, debates 0.982 vs 0.978 x the floor; the previous defaults met
-        the recovery target on 0/10 seeds). On ``benchmarks/bench_core.py``'s
+        the recovery target on 1/10 seeds). On ``benchmarks/bench_core.py``'s
         100,000 pairs it takes about 4x the time of 8 plain ``LinearReward``
         fits, the previous defaults about 13x
         (``benchmarks/results/bench_core.json``).

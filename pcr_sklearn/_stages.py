@@ -348,7 +348,7 @@ class StageLoop:
 
         Under a budget the re-fits go first to the members fitted against
         the latest residual; on 40 seeds of the recovery target that met all
-        three criteria on 39 seeds, oldest-first on 36
+        three criteria on 39 seeds, oldest-first on 37
         (``benchmarks/results/bench_stagewise.md``).
         """
         return reversed(range(len(self.members)))
