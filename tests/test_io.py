@@ -78,12 +78,9 @@ def test_every_estimator_round_trips_with_identical_predictions(model, tmp_path)
 
 
 def test_stagewise_ensemble_round_trips(tmp_path):
-    try:
-        est = PairwiseCalibratedEnsemble(
-            n_estimators=2, members="stagewise", random_state=0
-        )
-    except TypeError:  # pragma: no cover - the members parameter is new
-        pytest.skip("no members parameter")
+    est = PairwiseCalibratedEnsemble(
+        n_estimators=2, members="stagewise", random_state=0
+    )
     _round_trip(est.fit(X, Y), tmp_path / "m.skops", X)
 
 
