@@ -69,22 +69,18 @@ class TasteFeatures:
     center : ndarray of shape (n_item_features,)
     gamma : float
         The kernel's ``exp(-gamma ||x - y||^2)`` parameter.
-    scale : float, default=1.0
+    scale : float
         A power of two the centred items are divided by (and ``weights``
         multiplied by) for kernel lengths outside ``[2**-32, 2**32]``, so that
         float32 holds both whatever the items' scale (exact: 1 otherwise).
-    reach : float, default=inf
+    reach : float
         The largest ``|x - c| / scale`` computed in float32: ``2**64`` kernel
         lengths. The phases of a farther item (noise long before: its kernel
         with any training item is 0) are computed in float64, up to ``2**1000``
         lengths (:attr:`far_reach`); beyond, :meth:`transform` raises.
     """
 
-    # Defaults for models saved before these attributes existed.
-    scale = 1.0
-    reach = np.inf
-
-    def __init__(self, weights, offset, center, gamma, scale=1.0, reach=np.inf):
+    def __init__(self, weights, offset, center, gamma, scale, reach):
         self.weights = weights
         self.offset = offset
         self.center = center
@@ -141,9 +137,9 @@ class TasteFeatures:
             centre (naming its row), where even float64 phases could overflow.
         """
         items = np.asarray(items)
-        centred = self.centred(items)
+        centred, extent = self._centred(items)
         far = None
-        if centred.size and not max(centred.max(), -centred.min()) <= self.reach:
+        if not extent <= self.reach:
             # Beyond float32's range: these rows' phases in float64.
             far = np.flatnonzero((np.abs(centred) > self.reach).any(axis=1))
             with np.errstate(over="ignore", invalid="ignore"):
@@ -171,12 +167,12 @@ class TasteFeatures:
             low = np.minimum(items_a.min(axis=0), items_b.min(axis=0))
             far = np.maximum(high - self.center, self.center - low) / self.scale
         if not far.max(initial=0.0) <= self.far_reach:
-            self.centred(np.vstack([items_a, items_b]), "pairs", np.tile(rows, 2))
+            self._centred(np.vstack([items_a, items_b]), "pairs", np.tile(rows, 2))
 
-    def centred(self, items, name="items", rows=None):
-        """``(items - center) / scale`` in float64, every row within far reach.
+    def _centred(self, items, name="items", rows=None):
+        """``(items - center) / scale`` in float64 and its largest ``|entry|``.
 
-        Raises a ValueError naming the farthest item beyond, as row
+        Raises a ValueError naming the farthest item beyond far reach, as row
         ``rows[i]`` of ``name`` when ``rows`` maps the rows of ``items`` to
         the caller's.
         """
@@ -185,8 +181,9 @@ class TasteFeatures:
             centred = items - self.center
             if self.scale != 1.0:
                 centred /= self.scale  # exact (inf where it overflows)
-        if not centred.size or max(centred.max(), -centred.min()) <= self.far_reach:
-            return centred
+        extent = max(centred.max(), -centred.min()) if centred.size else 0.0
+        if extent <= self.far_reach:  # False for NaN
+            return centred, extent
         self._raise_too_far(items, centred, name, rows)
 
     def _raise_too_far(self, items, centred, name="items", rows=None):

@@ -122,3 +122,31 @@ def run_common_check(estimator, check, expected_failures):
             f"{check_name(check)} failed for another reason: expected it raised "
             f"from {error.__name__} matching {match!r}, got {cause!r}"
         )
+
+
+#: Prompts and responses of the small text-pair data the text tests share.
+TEXT_PROMPTS = [
+    "is tea healthy",
+    "should school uniforms be mandatory",
+    "is evolution true",
+]
+TEXT_RESPONSES = [
+    "yes in moderation",
+    "no it has caffeine",
+    "uniforms reduce bullying",
+    "uniforms limit expression",
+    "evolution is well supported",
+    "it is only a theory",
+    "maybe",
+]
+
+
+def text_triples(n, seed=0):
+    """``n`` (prompt, response_a, response_b) rows and ``n`` random soft labels."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        a, b = rng.choice(len(TEXT_RESPONSES), size=2, replace=False)
+        prompt = TEXT_PROMPTS[i % len(TEXT_PROMPTS)]
+        rows.append([prompt, TEXT_RESPONSES[a], TEXT_RESPONSES[b]])
+    return np.array(rows, dtype=object), rng.random(n)

@@ -24,25 +24,13 @@ from pcr_sklearn.export import (
 from pcr_sklearn.text import PairEmbedder
 from pcr_sklearn.utils._testing import count_embeddings
 
-PROMPTS = ["is tea healthy", "should school uniforms be mandatory", "is it true"]
-RESPONSES = [
-    "yes in moderation",
-    "no it has caffeine",
-    "uniforms reduce bullying",
-    "uniforms limit expression",
-    "evolution is well supported",
-    "it is only a theory",
-    "maybe",
-]
+from ._helpers import TEXT_PROMPTS, TEXT_RESPONSES, text_triples
+
+PROMPTS, RESPONSES = TEXT_PROMPTS, TEXT_RESPONSES
 
 
 def _triples(n=24, seed=0):
-    rng = np.random.default_rng(seed)
-    rows = []
-    for i in range(n):
-        a, b = rng.choice(len(RESPONSES), size=2, replace=False)
-        rows.append([PROMPTS[i % len(PROMPTS)], RESPONSES[a], RESPONSES[b]])
-    return np.array(rows, dtype=object), rng.random(n)
+    return text_triples(n, seed)
 
 
 def _items():

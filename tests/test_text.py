@@ -17,25 +17,13 @@ from pcr_sklearn.text import PairEmbedder
 from pcr_sklearn.text._cache import EmbeddingCache, text_hash
 from pcr_sklearn.utils._testing import count_embeddings
 
-PROMPTS = ["is tea healthy", "should school uniforms be mandatory", "is evolution true"]
-RESPONSES = [
-    "yes in moderation",
-    "no it has caffeine",
-    "uniforms reduce bullying",
-    "uniforms limit expression",
-    "evolution is well supported",
-    "it is only a theory",
-    "maybe",
-]
+from ._helpers import TEXT_PROMPTS, TEXT_RESPONSES, text_triples
+
+PROMPTS, RESPONSES = TEXT_PROMPTS, TEXT_RESPONSES
 
 
 def _triples(n=12, seed=0):
-    rng = np.random.default_rng(seed)
-    rows = []
-    for i in range(n):
-        a, b = rng.choice(len(RESPONSES), size=2, replace=False)
-        rows.append([PROMPTS[i % len(PROMPTS)], RESPONSES[a], RESPONSES[b]])
-    return np.array(rows, dtype=object)
+    return text_triples(n, seed)[0]
 
 
 def _unique_texts(X, mode="concat"):
